@@ -1,1 +1,1 @@
-"""Warehouse ingest: generators of the outside world, loaders into landing schemas, the `dwh` CLI."""
+"""Warehouse ingest: generators of the outside world, loaders, the local stack, the CLI."""

@@ -6,9 +6,12 @@ import argparse
 import shlex
 import sys
 from collections.abc import Callable
+from datetime import date
 
 from ingest import settings as settings_module
 from ingest import stack
+from ingest.generators import DEFAULT_SEED
+from ingest.sinks import TARGETS
 
 
 def _only(value: str | None) -> list[str] | None:
@@ -17,15 +20,14 @@ def _only(value: str | None) -> list[str] | None:
 
 def cmd_up(args: argparse.Namespace) -> None:
     settings = settings_module.load()
-    for service, started in stack.up(settings, _only(args.only)):
-        state = "started" if started else "already running"
-        print(f"{service.name:<11} {state:<16} {service.describe()}")
-    print(f"\nsettings: eval \"$(dwh env)\"   logs and data: {settings.home}   stop: dwh down")
+    print(stack.report(stack.up(settings, _only(args.only)), "started", "already running"))
+    print(f'\nsettings: eval "$(dwh env)"   logs and data: {settings.home}   stop: dwh down')
 
 
 def cmd_down(args: argparse.Namespace) -> None:
-    for service, was_running in stack.down(settings_module.load(), _only(args.only)):
-        print(f"{service.name:<11} {'stopped' if was_running else 'not running'}")
+    print(
+        stack.report(stack.down(settings_module.load(), _only(args.only)), "stopped", "not running")
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> None:
@@ -43,6 +45,28 @@ def cmd_env(args: argparse.Namespace) -> None:
         print(f"export {key}={shlex.quote(value)}")
 
 
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from ingest import pipeline
+
+    settings = settings_module.load()
+    loaders = {"faker": pipeline.ingest_faker}
+    for result in loaders[args.source](args.date, args.target, settings, args.seed, args.scale):
+        print(result)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from ingest import pipeline
+
+    pipeline.run(args.start, args.end, args.target, settings_module.load(), args.seed, args.scale)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from ingest import demo
+
+    if not demo.main(settings_module.load()):
+        sys.exit(1)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="dwh", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -53,10 +77,27 @@ def parser() -> argparse.ArgumentParser:
         return sub
 
     only_help = f"comma-separated subset of: {','.join(stack.SERVICES)}"
-    command("up", cmd_up, "start the local stack (idempotent)").add_argument("--only", help=only_help)
+    command("up", cmd_up, "start the local stack (idempotent)").add_argument(
+        "--only", help=only_help
+    )
     command("down", cmd_down, "stop the local stack").add_argument("--only", help=only_help)
     command("status", cmd_status, "show the local stack (exit 3 if anything is stopped)")
     command("env", cmd_env, "print export lines for every DWH_* setting")
+
+    def day_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--target", default="postgres", choices=TARGETS)
+        sub.add_argument("--seed", type=int, default=DEFAULT_SEED)
+        sub.add_argument("--scale", type=float, default=1.0)
+
+    ingest = command("ingest", cmd_ingest, "land one source's data for one day")
+    ingest.add_argument("source", choices=["faker"])
+    ingest.add_argument("--date", type=date.fromisoformat, required=True)
+    day_options(ingest)
+    run = command("run", cmd_run, "ingest + dbt build for each day of a range")
+    run.add_argument("--start", type=date.fromisoformat, required=True)
+    run.add_argument("--end", type=date.fromisoformat, required=True)
+    day_options(run)
+    command("demo", cmd_demo, "the whole warehouse on the local stack, on Postgres and ClickHouse")
     return top
 
 

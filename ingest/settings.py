@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS: dict[str, str] = {
     "DWH_HOME": str(REPO_ROOT / ".dwh"),
     "DWH_DBT_PROJECT_DIR": str(REPO_ROOT),
+    "DWH_TARGET": "postgres",
     "DWH_PG_HOST": "127.0.0.1",
     "DWH_PG_PORT": "15432",
     "DWH_PG_USER": "dwh",

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date
 from itertools import islice
 
 import clickhouse_connect
 
-from ingest.landing import BATCH_COLUMNS, Table
+from ingest.landing import Table
 from ingest.settings import Settings
 from ingest.sinks import Row
 
@@ -45,12 +46,16 @@ def _blocks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
         yield block
 
 
+TYPES = {"text": "Nullable(String)", "int": "Int64", "timestamp": "DateTime64(3, 'UTC')"}
+
+
 class ClickHouseSink:
     def __init__(self, settings: Settings) -> None:
         self.client = client(settings)
 
     def ensure_table(self, table: Table) -> None:
-        columns = ", ".join(f"{quote(column)} Nullable(String)" for column in table.columns)
+        typed = [(column, "text") for column in table.columns] + list(table.meta)
+        columns = ", ".join(f"{quote(column)} {TYPES[kind]}" for column, kind in typed)
         self.client.command(f"create database if not exists {quote(table.schema)}")
         self.client.command(
             f"create table if not exists {_name(table)} ({columns}, _batch_date Date,"
@@ -60,7 +65,7 @@ class ClickHouseSink:
 
     def replace_batch(self, table: Table, batch_date: date, rows: Iterable[Row]) -> int:
         self.ensure_table(table)
-        scratch = Table(table.schema, f"_load_{table.name}_{uuid.uuid4().hex[:12]}", table.columns)
+        scratch = replace(table, name=f"_load_{table.name}_{uuid.uuid4().hex[:12]}")
         self.client.command(f"create table {_name(scratch)} as {_name(table)}")
         partition = batch_date.strftime("%Y%m%d")
         try:
@@ -68,9 +73,9 @@ class ClickHouseSink:
             for block in _blocks(rows, INSERT_BLOCK):
                 self.client.insert(
                     scratch.name,
-                    database=scratch.schema,
                     [(*row, batch_date) for row in block],
-                    column_names=[*table.columns, BATCH_COLUMNS[0]],
+                    database=scratch.schema,
+                    column_names=list(table.all_columns),
                 )
                 count += len(block)
             if count:

@@ -7,7 +7,7 @@ from datetime import date
 
 from psycopg import sql
 
-from ingest.landing import BATCH_COLUMNS, Table
+from ingest.landing import Table
 from ingest.settings import Settings
 from ingest.sinks import Row
 from ingest.stack.postgres import connect
@@ -17,13 +17,18 @@ def _name(table: Table) -> sql.Composed:
     return sql.Identifier(table.schema, table.name)
 
 
+TYPES = {"text": "text", "int": "bigint", "timestamp": "timestamptz"}
+
+
 class PostgresSink:
     def __init__(self, settings: Settings) -> None:
         self.conn = connect(settings)
 
     def ensure_table(self, table: Table) -> None:
+        typed = [(column, "text") for column in table.columns] + list(table.meta)
         columns = sql.SQL(", ").join(
-            sql.SQL("{} text").format(sql.Identifier(column)) for column in table.columns
+            sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(TYPES[kind]))
+            for column, kind in typed
         )
         with self.conn.transaction():
             self.conn.execute(
@@ -44,7 +49,8 @@ class PostgresSink:
     def replace_batch(self, table: Table, batch_date: date, rows: Iterable[Row]) -> int:
         self.ensure_table(table)
         copy = sql.SQL("copy {} ({}) from stdin").format(
-            _name(table), sql.SQL(", ").join(map(sql.Identifier, (*table.columns, BATCH_COLUMNS[0])))
+            _name(table),
+            sql.SQL(", ").join(map(sql.Identifier, table.all_columns)),
         )
         count = 0
         with self.conn.transaction(), self.conn.cursor() as cur:

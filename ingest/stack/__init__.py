@@ -15,7 +15,7 @@ SERVICES: dict[str, str] = {
     "s3": "ingest.stack.s3:S3",
 }
 
-__all__ = ["SERVICES", "StackError", "services", "up", "down", "status"]
+__all__ = ["SERVICES", "StackError", "services", "up", "down", "status", "report"]
 
 
 def services(settings: Settings, only: list[str] | None = None) -> list[Service]:
@@ -33,6 +33,14 @@ def services(settings: Settings, only: list[str] | None = None) -> list[Service]
 def up(settings: Settings, only: list[str] | None = None) -> list[tuple[Service, bool]]:
     """Start the services that are not running; return each with whether it was started."""
     return [(service, service.start()) for service in services(settings, only)]
+
+
+def report(results: list[tuple[Service, bool]], done: str, not_done: str) -> str:
+    """One line per service: its name, what happened, where it listens."""
+    return "\n".join(
+        f"{service.name:<11} {done if changed else not_done:<16} {service.describe()}"
+        for service, changed in results
+    )
 
 
 def down(settings: Settings, only: list[str] | None = None) -> list[tuple[Service, bool]]:

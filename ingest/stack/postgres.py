@@ -65,12 +65,18 @@ class Postgres(Service):
             subprocess.run(
                 [
                     str(bin_dir() / "initdb"),
-                    "--pgdata", str(self.data_dir),
-                    "--username", self.settings["DWH_PG_USER"],
-                    "--pwfile", str(password_file),
-                    "--auth", "scram-sha-256",
-                    "--encoding", "UTF8",
-                    "--locale", "C",
+                    "--pgdata",
+                    str(self.data_dir),
+                    "--username",
+                    self.settings["DWH_PG_USER"],
+                    "--pwfile",
+                    str(password_file),
+                    "--auth",
+                    "scram-sha-256",
+                    "--encoding",
+                    "UTF8",
+                    "--locale",
+                    "C",
                     "--no-sync",
                 ],
                 check=True,
@@ -86,14 +92,21 @@ class Postgres(Service):
     def command(self) -> list[str]:
         return [
             str(bin_dir() / "postgres"),
-            "-D", str(self.data_dir),
-            "-c", "listen_addresses=127.0.0.1",
-            "-c", f"port={self.settings['DWH_PG_PORT']}",
+            "-D",
+            str(self.data_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"port={self.settings['DWH_PG_PORT']}",
             # TCP only: no socket files in shared folders
-            "-c", "unix_socket_directories=",
-            "-c", "shared_buffers=256MB",
-            "-c", "max_connections=100",
-            "-c", "fsync=on",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "shared_buffers=256MB",
+            "-c",
+            "max_connections=100",
+            "-c",
+            "fsync=on",
         ]
 
     def popen_kwargs(self) -> dict:
@@ -120,4 +133,6 @@ class Postgres(Service):
 
     def describe(self) -> str:
         s = self.settings
-        return f"postgresql://{s['DWH_PG_USER']}@127.0.0.1:{s['DWH_PG_PORT']}/{s['DWH_PG_DATABASE']}"
+        return (
+            f"postgresql://{s['DWH_PG_USER']}@127.0.0.1:{s['DWH_PG_PORT']}/{s['DWH_PG_DATABASE']}"
+        )

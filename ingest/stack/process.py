@@ -12,7 +12,6 @@ import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from pathlib import Path
 
 from ingest.settings import Settings
 
@@ -75,10 +74,10 @@ class Service(ABC):
     def healthy(self) -> bool:
         """True when a real client gets an answer. Must not raise."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - optional hook
         """One-time initialisation of the data folder; must be idempotent."""
 
-    def after_start(self) -> None:
+    def after_start(self) -> None:  # noqa: B027 - optional hook
         """Create what the project expects to exist (database, bucket); must be idempotent."""
 
     def popen_kwargs(self) -> dict:
@@ -185,12 +184,3 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
     except PermissionError:
         os.kill(pid, sig)
-
-
-def wait_for(path: Path, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            return True
-        time.sleep(0.1)
-    return False
