@@ -11,6 +11,7 @@ from datetime import date
 from ingest import settings as settings_module
 from ingest import stack
 from ingest.generators import DEFAULT_SEED
+from ingest.loaders import RefusedError
 from ingest.sinks import TARGETS
 
 
@@ -49,9 +50,19 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     from ingest import pipeline
 
     settings = settings_module.load()
-    loaders = {"faker": pipeline.ingest_faker}
+    loaders = {
+        "faker": pipeline.ingest_faker,
+        "s3": pipeline.ingest_s3,
+        "kafka": pipeline.ingest_kafka,
+    }
     for result in loaders[args.source](args.date, args.target, settings, args.seed, args.scale):
         print(result)
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from ingest import pipeline
+
+    pipeline.generate(args.start, args.end, settings_module.load(), args.seed, args.scale)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -84,19 +95,29 @@ def parser() -> argparse.ArgumentParser:
     command("status", cmd_status, "show the local stack (exit 3 if anything is stopped)")
     command("env", cmd_env, "print export lines for every DWH_* setting")
 
-    def day_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--target", default="postgres", choices=TARGETS)
+    def world(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        """Options of the generated outside world (the same values make the same data)."""
         sub.add_argument("--seed", type=int, default=DEFAULT_SEED)
         sub.add_argument("--scale", type=float, default=1.0)
+        return sub
 
-    ingest = command("ingest", cmd_ingest, "land one source's data for one day")
-    ingest.add_argument("source", choices=["faker"])
+    def target(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--target", default="postgres", choices=TARGETS)
+        return sub
+
+    def day_range(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--start", type=date.fromisoformat, required=True)
+        sub.add_argument("--end", type=date.fromisoformat, required=True)
+        return sub
+
+    ingest = target(world(command("ingest", cmd_ingest, "land one source's data for one day")))
+    ingest.add_argument("source", choices=["faker", "s3", "kafka"])
     ingest.add_argument("--date", type=date.fromisoformat, required=True)
-    day_options(ingest)
-    run = command("run", cmd_run, "ingest + dbt build for each day of a range")
-    run.add_argument("--start", type=date.fromisoformat, required=True)
-    run.add_argument("--end", type=date.fromisoformat, required=True)
-    day_options(run)
+    world(
+        day_range(command("generate", cmd_generate, "write the days' S3 files and Kafka messages"))
+    )
+    run_help = "generate + ingest + dbt build for each day of a range"
+    target(world(day_range(command("run", cmd_run, run_help))))
     command("demo", cmd_demo, "the whole warehouse on the local stack, on Postgres and ClickHouse")
     return top
 
@@ -105,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except stack.StackError as error:
+    except (stack.StackError, RefusedError) as error:
         sys.exit(f"dwh: {error}")
 
 

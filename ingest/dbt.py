@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,9 +22,11 @@ def run_dbt(
     check: bool = True,
     **kwargs,
 ) -> subprocess.CompletedProcess:
-    """`dbt <args> --target <target>` in the project folder; `run_date` becomes the dbt var."""
+    """`dbt <args> --target <target>` in the project folder, building the window of `run_date`.
+
+    The day goes in DWH_RUN_DATE rather than --vars: new vars make dbt re-parse the project.
+    """
     command = [dbt_executable(), *args, "--target", target]
-    if run_date is not None:
-        command += ["--vars", json.dumps({"run_date": run_date})]
     env = {**os.environ, **settings.as_env()}
+    env["DWH_RUN_DATE"] = run_date or ""
     return subprocess.run(command, cwd=settings.dbt_project_dir, env=env, check=check, **kwargs)

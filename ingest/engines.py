@@ -13,7 +13,7 @@ def fetch(target: str, settings: Settings, query: str, params: dict | None = Non
         with connect(settings) as conn:
             return [tuple(row) for row in conn.execute(query, params).fetchall()]
     if target == "clickhouse":
-        from ingest.sinks.clickhouse import client
+        from ingest.stack.clickhouse import client
 
         ch = client(settings)
         try:

@@ -144,6 +144,14 @@ S3_FILES = {
     "customer_research.csv": CUSTOMER_RESEARCH,
     "price_log.csv": PRICE_LOG,
 }
+# One row per file of a day's folder: the outcome of its last load (status loaded | refused |
+# skipped, error when not loaded); `_loaded_at` says when. Written by ingest/loaders/s3.py.
+LOAD_LOG = Table(
+    "raw_s3",
+    "load_log",
+    ("file", "table_name", "etag", "status", "error"),
+    (("size", "int"), ("rows_loaded", "int"), ("rows_rejected", "int")),
+)
 
 # --- Kafka: one table per topic, every message as-is -------------------------------------------
 

@@ -9,8 +9,12 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 from ingest.dbt import run_dbt
+from ingest.generators import Manifest, payments, sales, shop
 from ingest.loaders import LoadResult
 from ingest.loaders.faker import load_persons
+from ingest.loaders.kafka import load_day as load_kafka_day
+from ingest.loaders.s3 import load_day as load_s3_day
+from ingest.loaders.shop import load_day as load_shop_day
 from ingest.settings import Settings
 
 
@@ -21,20 +25,61 @@ def days(start: date, end: date) -> Iterator[date]:
         yield start + timedelta(days=offset)
 
 
+def generate_day(day: date, settings: Settings, seed: int, scale: float) -> list[Manifest]:
+    """The outside world for the day: the S3 sales files and the Kafka topics (idempotent).
+
+    Application (faker) data needs no step here: its loader makes the day's export itself.
+    """
+    return [
+        sales.publish_day(day, settings, seed=seed, scale=scale),
+        payments.publish_day(day, settings, seed=seed, scale=scale),
+        shop.publish_events(day, settings, seed=seed, scale=scale),
+    ]
+
+
+def generate(start: date, end: date, settings: Settings, seed: int, scale: float) -> None:
+    for day in days(start, end):
+        for manifest in generate_day(day, settings, seed, scale):
+            print(f"{day} generated: {manifest.summary()}", flush=True)
+
+
 def ingest_faker(
     day: date, target: str, settings: Settings, seed: int, scale: float
 ) -> list[LoadResult]:
-    return [load_persons(day, target, settings, seed=seed, scale=scale)]
+    return [
+        load_persons(day, target, settings, seed=seed, scale=scale),
+        *load_shop_day(day, target, settings, seed=seed, scale=scale),
+    ]
+
+
+def ingest_s3(
+    day: date, target: str, settings: Settings, seed: int, scale: float
+) -> list[LoadResult]:
+    """The day's sales files from S3 (seed and scale belong to `dwh generate`, not the load)."""
+    return load_s3_day(day, target, settings)
+
+
+def ingest_kafka(
+    day: date, target: str, settings: Settings, seed: int, scale: float
+) -> list[LoadResult]:
+    """Every topic drained up to now (a log has no days: rows carry their event date in
+    `_batch_date`; see ingest/loaders/kafka.py). Seed and scale belong to `dwh generate`."""
+    return load_kafka_day(day, target, settings)
 
 
 def ingest_day(
     day: date, target: str, settings: Settings, seed: int, scale: float
 ) -> list[LoadResult]:
-    return ingest_faker(day, target, settings, seed, scale)
+    return [
+        *ingest_faker(day, target, settings, seed, scale),
+        *ingest_s3(day, target, settings, seed, scale),
+        *ingest_kafka(day, target, settings, seed, scale),
+    ]
 
 
 def run(start: date, end: date, target: str, settings: Settings, seed: int, scale: float) -> None:
     for day in days(start, end):
+        generate_day(day, settings, seed, scale)
         for result in ingest_day(day, target, settings, seed, scale):
             print(f"{day} {target}: {result}", flush=True)
         run_dbt(["build", "--quiet"], settings, target, run_date=day.isoformat())

@@ -7,6 +7,7 @@ Path-style addressing, because neither an IP endpoint nor a single-host MinIO re
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import boto3
@@ -57,3 +58,9 @@ def ensure_bucket(settings: Settings, s3: Any | None = None) -> bool:
             raise
         return False
     return True
+
+
+def day_prefix(day: date, settings: Settings) -> str:
+    """A day's folder in the bucket: `<DWH_S3_PREFIX>/<YYYY-MM-DD>/` (the sales layout)."""
+    prefix = settings["DWH_S3_PREFIX"].strip("/")
+    return f"{prefix}/{day.isoformat()}/" if prefix else f"{day.isoformat()}/"

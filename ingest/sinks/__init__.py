@@ -22,6 +22,17 @@ class Sink(Protocol):
         """
         ...
 
+    def replace_batch_csv(self, table: Table, batch_date: date, chunks: Iterable[bytes]) -> int:
+        """Like replace_batch, from CSV bytes: the same atomic replacement of the day.
+
+        UTF-8, '\\n'-terminated lines holding every column of `table.all_columns`, RFC 4180
+        quoting; an empty unquoted field is NULL, a quoted "" an empty string.
+
+        For loaders that already hold CSV (ingest/loaders/s3.py): it goes to the engine's CSV
+        bulk path without becoming Python rows. Returns the row count the engine reports.
+        """
+        ...
+
     def close(self) -> None: ...
 
 

@@ -7,29 +7,17 @@ that makes a reload replace the day: readers see the old rows or the new ones, n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import date
-from itertools import islice
-
-import clickhouse_connect
+from itertools import chain, islice
 
 from ingest.landing import Table
 from ingest.settings import Settings
 from ingest.sinks import Row
+from ingest.stack.clickhouse import client
 
 INSERT_BLOCK = 100_000
-
-
-def client(settings: Settings, **kwargs):
-    """A clickhouse-connect client for the configured server (HTTP interface)."""
-    return clickhouse_connect.get_client(
-        host=settings["DWH_CH_HOST"],
-        port=settings.port("DWH_CH_PORT"),
-        username=settings["DWH_CH_USER"],
-        password=settings["DWH_CH_PASSWORD"],
-        **kwargs,
-    )
 
 
 def quote(identifier: str) -> str:
@@ -45,6 +33,15 @@ def _blocks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
     while block := list(islice(iterator, size)):
         yield block
 
+
+# CSV read like Postgres reads it: no trimming, no single-quote strings, `\\N` only when quoted
+# away by the writer (ingest/loaders/s3.py quotes any line with a backslash).
+CSV_AS_POSTGRES = {
+    "input_format_csv_trim_whitespaces": 0,
+    "format_csv_allow_single_quotes": 0,
+    "input_format_csv_empty_as_default": 1,
+    "input_format_csv_detect_header": 0,
+}
 
 TYPES = {"text": "Nullable(String)", "int": "Int64", "timestamp": "DateTime64(3, 'UTC')"}
 
@@ -64,11 +61,7 @@ class ClickHouseSink:
         )
 
     def replace_batch(self, table: Table, batch_date: date, rows: Iterable[Row]) -> int:
-        self.ensure_table(table)
-        scratch = replace(table, name=f"_load_{table.name}_{uuid.uuid4().hex[:12]}")
-        self.client.command(f"create table {_name(scratch)} as {_name(table)}")
-        partition = batch_date.strftime("%Y%m%d")
-        try:
+        def fill(scratch: Table) -> int:
             count = 0
             for block in _blocks(rows, INSERT_BLOCK):
                 self.client.insert(
@@ -78,6 +71,42 @@ class ClickHouseSink:
                     column_names=list(table.all_columns),
                 )
                 count += len(block)
+            return count
+
+        return self._swap_in(table, batch_date, fill)
+
+    def replace_batch_csv(self, table: Table, batch_date: date, chunks: Iterable[bytes]) -> int:
+        """Like replace_batch, from CSV bytes holding every column of `table.all_columns`.
+
+        Streamed as one HTTP `INSERT ... FORMAT CSV`, read the way Postgres reads CSV: values
+        as they are (no trimming), an empty unquoted field NULL, a quoted "" an empty string.
+        Returns the count the server reports.
+        """
+
+        def fill(scratch: Table) -> int:
+            iterator = iter(chunks)
+            first = next(iterator, None)
+            if first is None:
+                return 0
+            summary = self.client.raw_insert(
+                _name(scratch),
+                column_names=list(table.all_columns),
+                insert_block=chain([first], iterator),
+                settings=CSV_AS_POSTGRES,
+                fmt="CSV",
+            )
+            return int(summary.written_rows)
+
+        return self._swap_in(table, batch_date, fill)
+
+    def _swap_in(self, table: Table, batch_date: date, fill: Callable[[Table], int]) -> int:
+        """Fill a scratch copy of `table`, then swap its partition in (or drop it if empty)."""
+        self.ensure_table(table)
+        scratch = replace(table, name=f"_load_{table.name}_{uuid.uuid4().hex[:12]}")
+        self.client.command(f"create table {_name(scratch)} as {_name(table)}")
+        partition = batch_date.strftime("%Y%m%d")
+        try:
+            count = fill(scratch)
             if count:
                 self.client.command(
                     f"alter table {_name(table)} replace partition id '{partition}'"

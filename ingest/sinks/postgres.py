@@ -63,5 +63,25 @@ class PostgresSink:
                     count += 1
         return count
 
+    def replace_batch_csv(self, table: Table, batch_date: date, chunks: Iterable[bytes]) -> int:
+        """Like replace_batch, from CSV bytes holding every column of `table.all_columns`.
+
+        The bytes go to `COPY ... (format csv)` untouched: an empty unquoted field is NULL, a
+        quoted empty one an empty string. Returns the count the server reports.
+        """
+        self.ensure_table(table)
+        copy = sql.SQL("copy {} ({}) from stdin (format csv)").format(
+            _name(table),
+            sql.SQL(", ").join(map(sql.Identifier, table.all_columns)),
+        )
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("delete from {} where _batch_date = %s").format(_name(table)), (batch_date,)
+            )
+            with cur.copy(copy) as out:
+                for chunk in chunks:
+                    out.write(chunk)
+            return cur.rowcount
+
     def close(self) -> None:
         self.conn.close()

@@ -10,11 +10,14 @@ persons as (
 
 current_persons as (
 
+    -- a NULL city fails stg_faker__persons' not_null test before this runs
     select
         persons.person_id,
-        persons.city
+        {{ assume_not_null('persons.city') }} as city
     from persons
-    where not persons.is_deleted
+    where
+        not persons.is_deleted
+        and persons.city is not null
 
 ),
 

@@ -1,0 +1,374 @@
+"""Benchmark: the Kafka loader against a bare kafka-python consume loop and pandas `to_sql`.
+
+    .venv/bin/python bench/bench_kafka_load.py [--messages 1000000] [--naive-messages 50000]
+
+Starts a private stack (Postgres, ClickHouse, Kafka) on free ports in a temporary DWH_HOME,
+publishes about `--messages` payments messages (one generated day, default dirt) to a 3-partition
+topic, then measures, in the same run, each in a fresh process (imports done before the clock
+starts, so none inherits another's memory or pays another's start-up):
+- bare: a kafka-python loop that only consumes the topic to its end, with the loader's consumer
+  settings (`ingest.loaders.kafka.consumer`);
+- loader: `ingest.loaders.kafka.drain` into Postgres, and into ClickHouse (every record checked,
+  rows, rejects and offsets written, exactly once);
+- naive: the same consumer, each poll's records made a DataFrame and appended with
+  `DataFrame.to_sql(if_exists="append")` through SQLAlchemy (psycopg2; clickhouse-connect's
+  dialect), on the first `--naive-messages` messages;
+- writing alone, on those messages read into memory first: the loader's encoder and sink
+  (`write-*`) against `to_sql` (`to_sql-*`). End to end, both pay kafka-python's consume cost, which
+  bounds the loader's lead over to_sql; this pair shows the writing paths by themselves.
+Each loader run is paired with a bare run just before it, so the ratio compares like with like on
+a machine whose load changes. Rates are messages per second, CPU is the process's own; ratios are
+one rate over the other. Memory: each process's RSS at a quarter, half, three quarters and the end
+of its run, and its peak: flat means it does not grow as the run goes on.
+Prints results; asserts nothing (never a timed test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date
+from pathlib import Path
+
+from kafka import TopicPartition
+
+from ingest.generators import payments
+from ingest.landing import KAFKA_META, Table
+from ingest.settings import Settings
+
+DAY = date(2030, 1, 1)
+TARGETS = ("postgres", "clickhouse")
+
+
+# --- the measured processes ------------------------------------------------------------------
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Sampler(threading.Thread):
+    """RSS every 100 ms while the measured work runs."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[tuple[float, float]] = []
+        self.done = threading.Event()
+        self.start_time = time.perf_counter()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            self.samples.append((time.perf_counter() - self.start_time, rss_mib()))
+
+    def profile(self) -> list[float]:
+        """RSS at 1/4, 1/2, 3/4 of the run and at its end, and the peak."""
+        if not self.samples:
+            return [rss_mib()] * 5
+        end = self.samples[-1][0]
+        quarters = [
+            next(rss for t, rss in self.samples if t >= end * q) for q in (0.25, 0.5, 0.75, 1)
+        ]
+        return [*quarters, max(rss for _, rss in self.samples)]
+
+
+def polled(settings: Settings, topic: str, limit: int | None) -> list[list]:
+    """The first `limit` records as kafka-python polls return them (read before timing)."""
+    from ingest.loaders.kafka import consumer
+
+    reader = consumer(settings)
+    try:
+        found, count = [], 0
+        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic)]
+        reader.assign(partitions)
+        reader.seek_to_beginning()
+        while count < (limit or 0):
+            for records in reader.poll(timeout_ms=200).values():
+                found.append(records)
+                count += len(records)
+        return found
+    finally:
+        reader.close()
+
+
+def consumed(settings: Settings, topic: str, limit: int | None) -> Iterator[list]:
+    """Each poll's records of one partition, up to the end offsets (or `limit` records)."""
+    from ingest.loaders.kafka import consumer
+
+    reader = consumer(settings)
+    try:
+        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic)]
+        reader.assign(partitions)
+        reader.seek_to_beginning()
+        ends = reader.end_offsets(partitions)
+        count = 0
+        while any(reader.position(tp) < ends[tp] for tp in partitions):
+            for records in reader.poll(timeout_ms=200).values():
+                yield records
+                count += len(records)
+            if limit and count >= limit:
+                return
+    finally:
+        reader.close()
+
+
+def bare(settings: Settings, topic: str, state: object) -> int:
+    return sum(len(records) for records in consumed(settings, topic, None))
+
+
+def load(target: str) -> Callable[[Settings, str, object], int]:
+    def run(settings: Settings, topic: str, state: object) -> int:
+        from ingest.loaders.kafka import drain
+
+        result = drain(topic, bench_table(target), target, settings)
+        return result.loaded + result.rejected
+
+    return run
+
+
+def write(target: str) -> Callable[[Settings, str, object], int]:
+    """The loader's own path from records in memory to the target (no Kafka, no thread)."""
+
+    def run(settings: Settings, topic: str, state: object) -> int:
+        from ingest.loaders.kafka import BATCH_SIZE
+        from ingest.loaders.kafka_records import Batch, Encoder
+        from ingest.sinks.stream import connect_stream
+
+        table = bench_table(target)
+        sink = connect_stream(target, settings)
+        encoder, batch, stored, count = Encoder(topic), Batch(topic), {}, 0
+        try:
+            sink.ensure(table)
+            for records in state:
+                encoder.encode(records, batch)
+                count += len(records)
+                if len(batch) >= BATCH_SIZE:
+                    sink.write(table, batch, stored)
+                    stored.update(batch.next_offsets)
+                    batch = Batch(topic)
+            if len(batch):
+                sink.write(table, batch, stored)
+        finally:
+            sink.close()
+        return count
+
+    return run
+
+
+def bench_table(target: str) -> Table:
+    return Table("bench", f"{target}_{uuid.uuid4().hex[:8]}", ("payload",), KAFKA_META)
+
+
+def to_sql(target: str, settings: Settings, polls: Iterable[list], topic: str) -> int:
+    """The naive way: each poll's records as a DataFrame, appended with `to_sql`."""
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    table = f"naive_{uuid.uuid4().hex[:8]}"
+    if target == "clickhouse":  # the dialect cannot create a table without an engine
+        from ingest.sinks.clickhouse import client
+
+        ch = client(settings)
+        ch.command(
+            f"create table bench.{table} (payload Nullable(String), _topic String,"
+            " _partition Int64, _offset Int64, _key Nullable(String),"
+            " _timestamp DateTime64(3, 'UTC'), _batch_date Date) engine = MergeTree"
+            " order by tuple()"
+        )
+        ch.close()
+    engine = create_engine(url(settings, target))
+    count = 0
+    try:
+        for records in polls:
+            stamps = pd.to_datetime([r.timestamp for r in records], unit="ms")
+            frame = pd.DataFrame(
+                {
+                    "payload": [r.value.decode(errors="replace") for r in records],
+                    "_topic": topic,
+                    "_partition": [r.partition for r in records],
+                    "_offset": [r.offset for r in records],
+                    "_key": [r.key.decode() if r.key else None for r in records],
+                    "_timestamp": stamps,
+                    "_batch_date": stamps.date,
+                }
+            )
+            frame.to_sql(table, engine, schema="bench", if_exists="append", index=False)
+            count += len(records)
+    finally:
+        engine.dispose()
+    return count
+
+
+def naive(target: str) -> Callable[[Settings, str, object], int]:
+    """Consume with kafka-python and append each poll with to_sql: a naive loader, end to end."""
+
+    def run(settings: Settings, topic: str, limit: object) -> int:
+        return to_sql(target, settings, consumed(settings, topic, limit), topic)
+
+    return run
+
+
+def naive_write(target: str) -> Callable[[Settings, str, object], int]:
+    """to_sql alone, from records in memory: the naive way's writing cost."""
+
+    def run(settings: Settings, topic: str, polls: object) -> int:
+        return to_sql(target, settings, polls, topic)
+
+    return run
+
+
+def url(settings: Settings, target: str) -> str:
+    from sqlalchemy.engine import URL
+
+    prefix = "PG" if target == "postgres" else "CH"
+    return URL.create(
+        "postgresql+psycopg2" if target == "postgres" else "clickhousedb",
+        username=settings[f"DWH_{prefix}_USER"],
+        password=settings[f"DWH_{prefix}_PASSWORD"],
+        host=settings[f"DWH_{prefix}_HOST"],
+        port=settings.port(f"DWH_{prefix}_PORT"),
+        database=settings["DWH_PG_DATABASE"] if target == "postgres" else "bench",
+    ).render_as_string(hide_password=False)
+
+
+def no_preparation(settings: Settings, topic: str, limit: int | None) -> object:
+    return limit
+
+
+# mode -> (untimed preparation, timed run of its result)
+MODES: dict[str, tuple[Callable, Callable[[Settings, str, object], int]]] = {
+    "bare": (no_preparation, bare),
+    **{target: (no_preparation, load(target)) for target in TARGETS},
+    **{f"naive-{target}": (no_preparation, naive(target)) for target in TARGETS},
+    **{f"write-{target}": (polled, write(target)) for target in TARGETS},
+    **{f"to_sql-{target}": (polled, naive_write(target)) for target in TARGETS},
+}
+
+
+def child(mode: str, topic: str, limit: int | None) -> None:
+    """Run one measurement in this fresh process; print it as JSON."""
+    from ingest.settings import load as load_settings
+
+    settings = load_settings()
+    import kafka  # noqa: F401 - every mode's imports happen before the clock starts
+    import msgspec  # noqa: F401
+    import psycopg  # noqa: F401
+
+    import ingest.loaders.kafka  # noqa: F401
+
+    if mode.startswith("naive"):
+        import pandas  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    if "clickhouse" in mode:
+        import clickhouse_connect  # noqa: F401
+    prepare, run = MODES[mode]
+    state = prepare(settings, topic, limit)
+    sampler = Sampler()
+    sampler.start()
+    start, cpu = time.perf_counter(), time.process_time()
+    count = run(settings, topic, state)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    sampler.done.set()
+    sampler.join()
+    found = {"messages": count, "seconds": seconds, "cpu": cpu, "rss": sampler.profile()}
+    print(json.dumps(found))
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def measure(mode: str, topic: str, limit: int | None = None) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, topic]
+    if limit:
+        command.append(str(limit))
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    found["rate"] = found["messages"] / found["seconds"]
+    rss = " ".join(f"{mib:5.0f}" for mib in found["rss"])
+    print(
+        f"  {mode:<18} {found['messages']:>9} msgs {found['seconds']:7.2f} s"
+        f" {found['rate']:>10,.0f} msgs/s  (CPU {found['cpu']:6.2f} s)"
+        f"   RSS MiB 1/4 1/2 3/4 end peak: {rss}",
+        flush=True,
+    )
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--naive-messages", type=int, default=50_000)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        mode, topic, *limit = args.child
+        child(mode, topic, int(limit[0]) if limit else None)
+        return
+
+    from ingest.sinks.clickhouse import client
+    from ingest.stack.postgres import connect
+    from ingest.stack.private import private_stack
+
+    with private_stack(["postgres", "clickhouse", "kafka"], prefix="dwh-bench-") as settings:
+        with connect(settings, autocommit=True) as conn:
+            conn.execute("create schema if not exists bench")
+        ch = client(settings)
+        ch.command("create database if not exists bench")
+        ch.close()
+
+        topic = "bench-payments"
+        scale = args.messages / (payments.OPERATIONS_PER_DAY * 3.03)
+        start = time.perf_counter()
+        manifest = payments.publish_day(DAY, settings, scale=scale, topic=topic)
+        total = manifest.counts["messages"]
+        print(
+            f"published {total:,} messages to {topic} (3 partitions, lz4) in"
+            f" {time.perf_counter() - start:.0f} s; {sum(manifest.dirt.values()):,} with dirt\n",
+            flush=True,
+        )
+        results = {}
+        for target in TARGETS:
+            print(target)
+            found = {"bare": measure("bare", topic), "loader": measure(target, topic)}
+            assert found["loader"]["messages"] == total, "the loader landed every message"
+            for name, mode in [
+                ("naive", f"naive-{target}"),
+                ("write", f"write-{target}"),
+                ("to_sql", f"to_sql-{target}"),
+            ]:
+                try:
+                    found[name] = measure(mode, topic, args.naive_messages)
+                except subprocess.CalledProcessError as error:  # report the rest anyway
+                    print(f"  {mode} failed: {error.stderr.strip().splitlines()[-1:]}")
+            results[target] = found
+
+        def ratio(found: dict, mine: str, other: str) -> str:
+            if mine not in found or other not in found:
+                return "  -  "
+            return f"{found[mine]['rate'] / found[other]['rate']:5.2f}x"
+
+        print("\nratios (rate / rate; targets: loader >= 0.8x bare, >= 10x to_sql)")
+        for target, found in results.items():
+            print(
+                f"  {target:<11} loader vs bare consume {ratio(found, 'loader', 'bare')}"
+                f"   loader vs naive consume+to_sql {ratio(found, 'loader', 'naive')}"
+                f"   writing alone: loader's vs to_sql {ratio(found, 'write', 'to_sql')}"
+            )
+        print("\nRSS of the loader through its run (MiB at 1/4, 1/2, 3/4, end; peak)")
+        for target, found in results.items():
+            profile = " ".join(f"{mib:5.0f}" for mib in found["loader"]["rss"])
+            bare_peak = found["bare"]["rss"][-1]
+            print(f"  {target:<11} {profile}   (bare consume loop peak {bare_peak:.0f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,453 @@
+"""Kafka topics -> landing tables, exactly once: drain for Airflow, follow as a resident service.
+
+drain: read every assigned partition up to the end offsets seen at start, land, stop.
+follow: keep reading and landing until stopped (SIGTERM or SIGINT: the batch in hand is landed,
+then the process exits 0).
+
+Both resume from the offsets stored in the target with the rows (see ingest/sinks/stream.py),
+never from the broker's consumer-group offsets, so a loader killed at any moment neither loses
+nor duplicates a record. Records land as-is with topic, partition, offset, key and timestamp;
+records that are not UTF-8 JSON go to `<table>_rejects` (see kafka_records.py).
+
+What `--date` means for Kafka: a topic is a log, not a folder of days, so a drain lands
+everything published so far whatever the date; `load_day(day)` is a drain of every topic in
+KAFKA_TOPICS. Each row's `_batch_date` is the UTC date of the record's timestamp (its event
+time), which is what dbt selects a day's window by. Running it again for any date lands only
+what arrived since.
+
+Isolation: records are read uncommitted by default, like every non-transactional producer's
+records are. `read_committed` is available, but the local broker (noida-db) lists aborted
+transactions in a way that makes kafka-python skip later committed records of the same producer,
+so it is not the default.
+
+    python -m ingest.loaders.kafka --target postgres              # drain every topic once
+    python -m ingest.loaders.kafka --target postgres --follow     # a resident loader
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from kafka import KafkaConsumer, TopicPartition
+from tqdm import tqdm
+
+from ingest import topics
+from ingest.landing import KAFKA_META, KAFKA_TOPICS, Table
+from ingest.loaders import LoadResult
+from ingest.loaders.kafka_records import Batch, Encoder
+from ingest.settings import Settings
+from ingest.settings import load as load_settings
+from ingest.sinks import TARGETS
+from ingest.sinks.stream import OffsetConflict, StreamSink, connect_stream
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 50_000  # records per write: one transaction (Postgres) or one insert (ClickHouse)
+FLUSH_INTERVAL = 1.0  # follow mode: seconds a record may wait for its batch to fill
+IDLE_TIMEOUT = 30.0  # drain mode: give up when the end offsets are not reached for this long
+REFRESH_INTERVAL = 30.0  # follow mode: look for new partitions and topics this often
+POLL_MS = 200
+CONSUMER_CONFIG = {
+    "enable_auto_commit": False,
+    "allow_auto_create_topics": False,
+    # A stored offset below the log start (records deleted by retention) resumes at the start.
+    "auto_offset_reset": "earliest",
+    "max_partition_fetch_bytes": 8 << 20,
+    "fetch_max_bytes": 64 << 20,
+}
+
+
+def table_for(topic: str) -> Table:
+    """The landing table of a topic: the contract's table, or raw_kafka.<topic as a name>."""
+    if topic in KAFKA_TOPICS:
+        return KAFKA_TOPICS[topic]
+    return Table("raw_kafka", re.sub(r"\W", "_", topic).lower(), ("payload",), KAFKA_META)
+
+
+def consumer(settings: Settings, isolation_level: str = "read_uncommitted") -> KafkaConsumer:
+    """A consumer without a group: partitions are assigned and positioned by the loader."""
+    return KafkaConsumer(
+        bootstrap_servers=topics.bootstrap(settings),
+        isolation_level=isolation_level,
+        **CONSUMER_CONFIG,
+    )
+
+
+@dataclass
+class _Topic:
+    """One topic being landed: its table, what is stored, what is in hand, what was done."""
+
+    name: str
+    table: Table
+    encoder: Encoder
+    stored: dict[int, int] = field(default_factory=dict)  # partition -> next offset in the target
+    partitions: set[int] = field(default_factory=set)
+    batch: Batch | None = None
+    loaded: int = 0
+    rejected: int = 0
+
+    def result(self) -> LoadResult:
+        return LoadResult(self.table.qualified, self.loaded, self.rejected)
+
+
+class _Writer:
+    """Writes batches in a thread of its own, so the database works while Kafka is read.
+
+    One batch waits in the queue at most: memory stays bounded, and the reader blocks when the
+    database is the slower side. A failed write stops all later ones (their expected offsets
+    would be wrong); the reader re-raises the error at its next submit or wait. An
+    OffsetConflict (Postgres: another loader wrote the topic) marks the topic instead, and its
+    later batches are dropped until the reader has re-positioned it.
+    """
+
+    def __init__(self, sink: StreamSink) -> None:
+        self.sink = sink
+        self.jobs: queue.Queue[tuple[_Topic, Batch, dict[int, int]] | None] = queue.Queue(1)
+        self.error: BaseException | None = None
+        self.conflicts: set[str] = set()
+        self.thread = threading.Thread(target=self._run, name="kafka-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            try:
+                if job is None:
+                    return
+                state, batch, expected = job
+                if self.error is None and state.name not in self.conflicts:
+                    self._write(state, batch, expected)
+            finally:
+                self.jobs.task_done()
+
+    def _write(self, state: _Topic, batch: Batch, expected: dict[int, int]) -> None:
+        try:
+            self.sink.write(state.table, batch, expected)
+        except OffsetConflict:
+            self.conflicts.add(state.name)
+        except BaseException as error:  # re-raised in the reader's thread
+            self.error = error
+        else:
+            state.loaded += len(batch.rows)
+            state.rejected += len(batch.rejects)
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def submit(self, state: _Topic, batch: Batch, expected: dict[int, int]) -> None:
+        self.check()
+        self.jobs.put((state, batch, expected))
+
+    def wait(self) -> None:
+        """Return when every submitted batch is written (or dropped); raise a write error."""
+        self.jobs.join()
+        self.check()
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.thread.join()
+
+
+class Loader:
+    """Lands a set of topics through one consumer into one target."""
+
+    def __init__(
+        self,
+        topic_tables: Mapping[str, Table],
+        target: str,
+        settings: Settings,
+        batch_size: int = BATCH_SIZE,
+        isolation_level: str = "read_uncommitted",
+    ) -> None:
+        self.settings = settings
+        self.batch_size = batch_size
+        self.sink: StreamSink = connect_stream(target, settings)
+        self.consumer = consumer(settings, isolation_level)
+        self.topics = {
+            name: _Topic(name, table, Encoder(name)) for name, table in topic_tables.items()
+        }
+        for state in self.topics.values():
+            self.sink.ensure(state.table)
+        self.assign()
+        self.writer = _Writer(self.sink)
+
+    # --- positions ----------------------------------------------------------------------------
+
+    def assign(self) -> bool:
+        """Assign every partition of every topic; position new ones at the stored offsets."""
+        found = {}
+        for state in self.topics.values():
+            found[state.name] = self.consumer.partitions_for_topic(state.name) or set()
+        if all(found[name] == state.partitions for name, state in self.topics.items()):
+            return False
+        assigned = [TopicPartition(name, p) for name, parts in found.items() for p in parts]
+        self.consumer.assign(assigned)
+        for name, state in self.topics.items():
+            state.partitions = found[name]
+            self._seek(state)
+        return True
+
+    def _seek(self, state: _Topic) -> None:
+        state.stored = self.sink.positions(state.table, state.name)
+        state.batch = None
+        for partition in state.partitions:
+            tp = TopicPartition(state.name, partition)
+            if partition in state.stored:
+                self.consumer.seek(tp, state.stored[partition])
+            else:
+                self.consumer.seek_to_beginning(tp)
+
+    def assigned(self) -> list[TopicPartition]:
+        return [TopicPartition(s.name, p) for s in self.topics.values() for p in s.partitions]
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def poll(self) -> int:
+        """Fetch once and encode what came; return the number of records."""
+        count = 0
+        for tp, records in self.consumer.poll(timeout_ms=POLL_MS).items():
+            state = self.topics[tp.topic]
+            if state.batch is None:
+                state.batch = Batch(state.name)
+            state.encoder.encode(records, state.batch)
+            count += len(records)
+        return count
+
+    def flush(self, force: bool = False) -> None:
+        """Hand every batch in hand to the writer (only the full ones unless `force`)."""
+        self.resolve_conflicts()
+        for state in self.topics.values():
+            batch = state.batch
+            if batch is None or not batch.next_offsets:
+                continue
+            if not force and len(batch) < self.batch_size:
+                continue
+            # `stored` is what will be stored once the batches already submitted are written.
+            self.writer.submit(state, batch, dict(state.stored))
+            state.stored.update(batch.next_offsets)
+            state.batch = None
+
+    def resolve_conflicts(self) -> None:
+        """Re-position the topics another loader wrote meanwhile (Postgres only)."""
+        if not self.writer.conflicts:
+            return
+        self.writer.wait()
+        for name in sorted(self.writer.conflicts):
+            log.warning("%s: another loader wrote meanwhile; resuming from its offsets", name)
+            self._seek(self.topics[name])
+        self.writer.conflicts.clear()
+
+    def finish(self) -> bool:
+        """Write what is in hand and wait until it is stored; False if another loader's writes
+        made us drop batches (the topics are re-positioned: reading on lands what is missing).
+        """
+        self.flush(force=True)
+        self.writer.wait()
+        if self.writer.conflicts:
+            self.resolve_conflicts()
+            return False
+        return True
+
+    def in_hand(self) -> int:
+        return sum(len(s.batch) for s in self.topics.values() if s.batch is not None)
+
+    def drain(self) -> list[LoadResult]:
+        """Land every record up to the end offsets seen now, then stop."""
+        partitions = self.assigned()
+        ends = self.consumer.end_offsets(partitions) if partitions else {}
+        starts = {tp: self.consumer.position(tp) for tp in partitions}
+        total = sum(max(0, ends[tp] - starts[tp]) for tp in partitions)
+        progress = tqdm(total=total, unit="msg", desc="kafka", disable=None, leave=False)
+        last_progress = time.monotonic()
+        try:
+            while True:
+                self.resolve_conflicts()
+                remaining = [tp for tp in partitions if self.consumer.position(tp) < ends[tp]]
+                if not remaining:
+                    if self.finish():
+                        break
+                    continue  # re-positioned behind another loader: read on from there
+                done = [tp for tp in partitions if tp not in remaining]
+                if done:  # read no further than the end offsets seen at start
+                    self.consumer.pause(*done)
+                self.consumer.resume(*remaining)
+                count = self.poll()
+                progress.update(count)
+                self.flush()
+                if count:
+                    last_progress = time.monotonic()
+                elif time.monotonic() - last_progress > IDLE_TIMEOUT:
+                    log.warning(
+                        "drain stopped before the end offsets: nothing arrived for %.0fs on %s",
+                        IDLE_TIMEOUT,
+                        ", ".join(f"{tp.topic}/{tp.partition}" for tp in remaining),
+                    )
+                    self.finish()
+                    break
+        finally:
+            progress.close()
+        return [state.result() for state in self.topics.values()]
+
+    def follow(self, stop: threading.Event, flush_interval: float = FLUSH_INTERVAL) -> None:
+        """Land records as they arrive until `stop` is set; then land what is in hand."""
+        oldest = None  # when the oldest record in hand arrived
+        refreshed = time.monotonic()
+        while not stop.is_set():
+            count = self.poll()
+            now = time.monotonic()
+            if count and oldest is None:
+                oldest = now
+            # Write when the stream pauses, when a batch is full, or when a record has waited
+            # long enough.
+            if oldest is not None and (
+                not count or now - oldest >= flush_interval or self.in_hand() >= self.batch_size
+            ):
+                self.flush(force=True)
+                oldest = None
+            if now - refreshed > REFRESH_INTERVAL:  # new topics or partitions?
+                refreshed = now
+                self.flush(force=True)
+                self.writer.wait()  # positions are re-read from the target: let it catch up
+                self.resolve_conflicts()
+                oldest = None
+                if self.assign():
+                    log.info("now following %d partitions", len(self.assigned()))
+        self.finish()
+
+    def results(self) -> list[LoadResult]:
+        return [state.result() for state in self.topics.values()]
+
+    def close(self) -> None:
+        try:
+            self.writer.close()
+            self.consumer.close()
+        finally:
+            self.sink.close()
+
+
+def drain(
+    topic: str,
+    table: Table,
+    target: str,
+    settings: Settings,
+    batch_size: int = BATCH_SIZE,
+    isolation_level: str = "read_uncommitted",
+) -> LoadResult:
+    """Land `topic` into `table` up to the end offsets seen at start (a missing topic: nothing)."""
+    loader = Loader({topic: table}, target, settings, batch_size, isolation_level)
+    try:
+        return loader.drain()[0]
+    finally:
+        loader.close()
+
+
+def drain_all(
+    topic_tables: Mapping[str, Table],
+    target: str,
+    settings: Settings,
+    batch_size: int = BATCH_SIZE,
+    isolation_level: str = "read_uncommitted",
+) -> list[LoadResult]:
+    """Drain several topics through one consumer."""
+    loader = Loader(topic_tables, target, settings, batch_size, isolation_level)
+    try:
+        return loader.drain()
+    finally:
+        loader.close()
+
+
+def follow(
+    topic_tables: Mapping[str, Table],
+    target: str,
+    settings: Settings,
+    stop: threading.Event,
+    batch_size: int = BATCH_SIZE,
+    flush_interval: float = FLUSH_INTERVAL,
+    isolation_level: str = "read_uncommitted",
+) -> list[LoadResult]:
+    """Land the topics as records arrive until `stop` is set; return what was landed."""
+    loader = Loader(topic_tables, target, settings, batch_size, isolation_level)
+    try:
+        loader.follow(stop, flush_interval)
+        return loader.results()
+    finally:
+        loader.close()
+
+
+def load_day(day: date, target: str, settings: Settings) -> list[LoadResult]:
+    """`dwh ingest kafka --date D`: drain every topic of the contract (see the module doc)."""
+    return drain_all(KAFKA_TOPICS, target, settings)
+
+
+# --- the command line: `python -m ingest.loaders.kafka` -----------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest.loaders.kafka",
+        description="Land Kafka topics in raw_kafka: drain once (default) or follow until stopped.",
+    )
+    parser.add_argument("--target", default="postgres", choices=TARGETS)
+    parser.add_argument("--follow", action="store_true", help="run until SIGTERM/SIGINT")
+    parser.add_argument(
+        "--topic",
+        action="append",
+        help="a topic to land (repeatable; default: every topic of the contract); a topic "
+        "outside the contract lands in raw_kafka.<topic>",
+    )
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--flush-interval", type=float, default=FLUSH_INTERVAL)
+    parser.add_argument(
+        "--isolation-level",
+        default="read_uncommitted",
+        choices=["read_uncommitted", "read_committed"],
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings()
+    topic_tables = {name: table_for(name) for name in args.topic} if args.topic else KAFKA_TOPICS
+    if not args.follow:
+        for result in drain_all(
+            topic_tables, args.target, settings, args.batch_size, args.isolation_level
+        ):
+            print(result, flush=True)
+        return
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        log.info("signal %d: landing what is in hand, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    log.info("following %s into %s", ", ".join(topic_tables), args.target)
+    results = follow(
+        topic_tables,
+        args.target,
+        settings,
+        stop,
+        args.batch_size,
+        args.flush_interval,
+        args.isolation_level,
+    )
+    for result in results:
+        print(result, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

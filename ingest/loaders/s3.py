@@ -1,0 +1,495 @@
+"""Sales CSV files in S3 -> raw_s3: each file of a day's folder streamed to the engine's bulk path.
+
+A file is read in blocks of about 1 MiB and never held whole in memory. Every line is checked
+(UTF-8, CSV quoting, number of fields, status) and a good line is passed on as CSV bytes with the
+load metadata appended (`_source_file`, `_line_number`, `_batch_date`), straight into the sink's
+bulk path: Postgres `COPY ... (format csv)`, ClickHouse `INSERT ... FORMAT CSV` over HTTP, Vertica
+`COPY ... FROM STDIN`. A line with nothing unusual is passed on byte for byte; a line with quotes,
+backslashes or carriage returns is re-written with every value quoted, so the three engines read
+the same values. An empty unquoted field is NULL; a quoted empty field ("") is an empty string.
+
+Lines are the unit: a quoted field never spans lines in these exports, so a stray quote costs one
+line (rejected) instead of swallowing the rest of the file.
+
+What happens to a file:
+- header is the current layout or a known older one -> its rows replace the table's rows of that
+  day (one file per table per day, so the day is the file) in one transaction; bad lines replace
+  the day's rows of `<table>_rejects` with the reason, the raw line and `s3://bucket/key#line`;
+- header is anything else -> the file is refused: nothing of it is loaded and what an earlier load
+  landed for that day stays; the refusal is written to the load log, the other files of the day
+  are loaded, then `HeaderError` is raised;
+- a file name the warehouse does not know -> not loaded, written to the load log as `skipped`.
+The load log `raw_s3.load_log` holds, per day, the outcome of the day's last load of each file:
+size, ETag, rows loaded, rows rejected, status, error and `_loaded_at`.
+
+Old-layout `user_order_log` lines (no `status`) land with `status` NULL: dbt staging reads a
+missing status as `shipped`.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date
+from itertools import compress, repeat
+from operator import is_not, methodcaller
+from queue import Empty, Full, Queue
+from typing import Any
+
+from ingest.csvline import QUOTING, LineError, format_line, parse_line, quote
+from ingest.landing import LOAD_LOG, S3_FILES, Table
+from ingest.loaders import LoadResult, RefusedError
+from ingest.settings import Settings
+from ingest.sinks import Row, Sink, connect
+
+log = logging.getLogger(__name__)
+
+READ_BYTES = 1 << 20
+MAX_HEADER_BYTES = 64 << 10
+STATUSES = frozenset({"shipped", "refunded"})
+
+# Reasons in the rejects tables start with one of these.
+REASON_FIELDS = "wrong number of fields"
+REASON_QUOTING = QUOTING
+REASON_STATUS = "unknown status"
+REASON_ENCODING = "not UTF-8"
+REASON_NUL = "NUL byte"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One known header of a file and how its lines map onto the landing table."""
+
+    columns: tuple[str, ...]
+    table: Table
+
+    @property
+    def missing(self) -> int:
+        """Trailing table columns the layout lacks: loaded as NULL."""
+        return len(self.table.columns) - len(self.columns)
+
+    @property
+    def status_index(self) -> int | None:
+        return self.columns.index("status") if "status" in self.columns else None
+
+
+def _layouts() -> dict[str, tuple[Layout, ...]]:
+    known = {name: (Layout(table.columns, table),) for name, table in S3_FILES.items()}
+    orders = S3_FILES["user_order_log.csv"]
+    old = tuple(column for column in orders.columns if column != "status")
+    known["user_order_log.csv"] += (Layout(old, orders),)
+    return known
+
+
+# file name -> (current layout, older layouts...)
+LAYOUTS = _layouts()
+
+
+class HeaderError(RefusedError):
+    """A file's header is neither the current nor a known older layout: the file is refused."""
+
+    def __init__(self, uri: str, found: tuple[str, ...] | None, expected: list[tuple[str, ...]]):
+        self.uri, self.found, self.expected = uri, found, expected
+        shown = " or ".join(",".join(columns) for columns in expected)
+        shown_found = "" if found is None else ",".join(found)
+        if len(shown_found) > 300:
+            shown_found = shown_found[:300] + "…"
+        what = "is empty" if found is None else f"has header {shown_found}"
+        super().__init__(
+            f"{uri} {what}; expected {shown}. Nothing was loaded from this file: fix the export "
+            "(or teach ingest/loaders/s3.py LAYOUTS the new layout) and ingest the day again."
+        )
+
+
+def _check_status(value: str | None) -> None:
+    if value is not None and value.strip() not in STATUSES:
+        raise LineError(f"{REASON_STATUS} {value!r} (expected shipped or refunded)")
+
+
+# A line goes the careful way if it has any of these (or is not valid UTF-8).
+_SPECIAL = re.compile(rb'["\\\r\x00]')
+_SPECIAL_BYTES = (b'"', b"\\", b"\r", b"\x00")
+_STATUS_BYTES = frozenset({b"shipped", b"refunded", b""})
+_STATUS_ENDS = (b",shipped", b",refunded", b",")
+_STATUS_ENDINGS = tuple(end + b"\n" for end in _STATUS_ENDS)
+_NOT_COMMA_OR_NEWLINE = bytes(byte for byte in range(256) if byte not in b",\n")
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def check_line(layout: Layout, raw: bytes) -> bytes:
+    """One line as CSV content for the landing table (before padding and metadata).
+
+    A plain line (UTF-8; no quote, backslash, CR or NUL) comes back as it is; any other line is
+    parsed and re-written with every value quoted. LineError says why a line cannot be read.
+    """
+    expected = len(layout.columns)
+    if _SPECIAL.search(raw) is None and _utf8(raw):
+        commas = raw.count(b",")
+        if commas != expected - 1:
+            raise LineError(f"{REASON_FIELDS}: expected {expected}, found {commas + 1}")
+        if layout.status_index is not None:
+            status = raw.split(b",")[layout.status_index]
+            if status not in _STATUS_BYTES:
+                _check_status(status.decode())
+        return raw
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as error:
+        raise LineError(f"{REASON_ENCODING}: {error.reason} at byte {error.start}") from None
+    if "\x00" in text:
+        raise LineError(f"{REASON_NUL} at character {text.index(chr(0)) + 1}")
+    fields = parse_line(text)
+    if len(fields) != expected:
+        raise LineError(f"{REASON_FIELDS}: expected {expected}, found {len(fields)}")
+    if layout.status_index is not None:
+        _check_status(fields[layout.status_index])
+    return format_line(fields).encode()
+
+
+def match_header(name: str, uri: str, line: bytes | None) -> Layout:
+    """The layout this header announces; HeaderError if it is none of the known ones."""
+    expected = [layout.columns for layout in LAYOUTS[name]]
+    if line is None:
+        raise HeaderError(uri, None, expected)
+    try:
+        fields = parse_line(line.decode("utf-8-sig").rstrip("\r"))
+    except (UnicodeDecodeError, LineError):
+        raise HeaderError(uri, (line.decode(errors="replace"),), expected) from None
+    found = tuple((field or "").strip() for field in fields)
+    for layout in LAYOUTS[name]:
+        if found == layout.columns:
+            return layout
+    raise HeaderError(uri, found, expected)
+
+
+class Rejects:
+    """Rejected lines, spooled to disk past a few MiB so a very dirty file cannot fill memory."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", newline="")  # noqa: SIM115
+        self._writer = csv.writer(self._spool)
+
+    def add(self, reason: str, raw: bytes, origin: str) -> None:
+        text = raw.decode(errors="backslashreplace").replace("\x00", "\\x00")
+        self._writer.writerow((reason, text, origin))
+        self.count += 1
+
+    def rows(self) -> Iterator[Row]:
+        self._spool.seek(0)
+        for row in csv.reader(self._spool):
+            yield tuple(row)
+
+    def close(self) -> None:
+        self._spool.close()
+
+
+def _positions(block: bytes, needle: bytes) -> Iterator[int]:
+    position = block.find(needle)
+    while position >= 0:
+        yield position
+        position = block.find(needle, position + 1)
+
+
+def _lines_of(block: bytes, positions: Iterable[int]) -> set[int]:
+    """The indices of the lines holding these byte positions (one pass over the block)."""
+    found, line, start = set(), 0, 0
+    for position in sorted(positions):
+        line += block.count(b"\n", start, position)
+        start = position
+        found.add(line)
+    return found
+
+
+def _bad_endings(block: bytes, lines: list[bytes], count: int) -> list[int]:
+    """Indices of the lines that do not end with an allowed status (or none).
+
+    Counting the allowed endings answers "all good?" at C speed. If not, every allowed ending
+    is replaced by a marker: the newlines left are the bad lines' ends.
+    """
+    if sum(map(block.count, _STATUS_ENDINGS)) == count:
+        return []
+    if b"\x01" in block or b"\r" in block:  # the marker is taken: ask each line
+        ends = map(methodcaller("endswith", _STATUS_ENDS), lines)
+        return [index for index, ok in enumerate(ends) if not ok]
+    marked = block
+    for ending in _STATUS_ENDINGS:
+        marked = marked.replace(ending, b"\x01")
+    bad, line, start = [], 0, 0
+    for position in _positions(marked, b"\n"):
+        line += marked.count(b"\x01", start, position)
+        bad.append(line)
+        line += 1
+        start = position + 1
+    return bad
+
+
+class FileReader:
+    """Turns a file's byte stream into landing CSV blocks (content + metadata), block by block.
+
+    `header()` reads and checks the first line before anything is sent anywhere; iterating then
+    yields the converted blocks and fills `loaded` and `rejects`.
+    """
+
+    def __init__(self, name: str, uri: str, chunks: Iterable[bytes], batch_date: date) -> None:
+        self.name, self.uri = name, uri
+        self._chunks = iter(chunks)
+        self._rest = b""
+        self._line = 1
+        self.loaded = 0
+        self.rejects = Rejects()
+        # unquoted when it can be: a plain line stays free of quotes for every engine
+        plain = not re.search(r'[",\\\r\n]', uri)
+        source = (uri if plain else quote(uri)).encode()
+        self._suffix = b""  # padding for missing columns, then the metadata; set by header()
+        self._commas = 0
+        self._commas_line = b""
+        self._meta = b"," + source.replace(b"%", b"%%") + b",%d," + batch_date.isoformat().encode()
+        self.layout: Layout | None = None
+
+    def header(self) -> Layout:
+        while b"\n" not in self._rest and len(self._rest) < MAX_HEADER_BYTES:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._rest += chunk
+        line, found, self._rest = self._rest.partition(b"\n")
+        line = line[:MAX_HEADER_BYTES]  # no newline that early: not a header, shown cut short
+        self.layout = match_header(self.name, self.uri, line if found or line else None)
+        self._commas = len(self.layout.columns) - 1
+        self._commas_line = b"," * self._commas + b"\n"
+        self._suffix = b"," * self.layout.missing + self._meta + b"\n"
+        return self.layout
+
+    def __iter__(self) -> Iterator[bytes]:
+        layout = self.layout or self.header()
+        for chunk in self._blocks():
+            block = self._rest + chunk
+            cut = block.rfind(b"\n") + 1
+            self._rest = block[cut:]
+            converted = self._convert(layout, block[:cut]) if cut else b""
+            if converted:
+                yield converted
+
+    def _blocks(self) -> Iterator[bytes]:
+        yield b""  # the lines header() read past the header come first
+        yield from self._chunks
+        if self._rest:  # (lazy) the file's last line has no '\n'
+            yield b"\n"
+
+    def _convert(self, layout: Layout, block: bytes) -> bytes:
+        """Complete lines in, landing CSV out; bad lines go to the rejects.
+
+        The checks run on the whole block at C speed (count commas per line from the block
+        with everything else deleted, count the allowed line endings, look for special bytes);
+        only the lines they flag get Python code (check_line). Appending the metadata is a
+        C-level map too: the loader must keep up with the engine's own CSV parser.
+        """
+        lines: list[bytes | None] = list(block.split(b"\n"))
+        lines.pop()
+        count = len(lines)
+        first = self._line + 1
+        self._line += count
+        if b"\r" in block:
+            lines = [raw[:-1] if raw.endswith(b"\r") else raw for raw in lines]
+        flagged: set[int] = set()
+        commas = block.translate(None, _NOT_COMMA_OR_NEWLINE)
+        if commas != self._commas_line * count:
+            lengths = enumerate(map(len, commas.split(b"\n")[:count]))
+            flagged.update(index for index, found in lengths if found != self._commas)
+        if layout.status_index == len(layout.columns) - 1:
+            flagged.update(_bad_endings(block, lines, count))
+        for special in _SPECIAL_BYTES:
+            flagged.update(_lines_of(block, _positions(block, special)))
+        if not _utf8(block):
+            flagged = set(range(count))
+        for index in sorted(flagged):
+            try:
+                lines[index] = check_line(layout, lines[index])
+            except LineError as error:
+                self.rejects.add(str(error), lines[index], f"{self.uri}#{first + index}")
+                lines[index] = None
+        numbers: Iterable[int] = range(first, first + count)
+        if None in lines:
+            kept = list(map(is_not, lines, repeat(None)))
+            lines, numbers = list(compress(lines, kept)), compress(numbers, kept)
+        self.loaded += len(lines)
+        out: list[bytes | None] = [None] * (2 * len(lines))
+        out[::2] = lines  # each line, then its padding and metadata
+        out[1::2] = map(self._suffix.__mod__, numbers)
+        return b"".join(out)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    """What happened to one file: a load-log row."""
+
+    key: str
+    table: Table | None
+    size: int
+    etag: str
+    status: str  # loaded | refused | skipped
+    loaded: int = 0
+    rejected: int = 0
+    note: str | None = None
+    refusal: HeaderError | None = None
+
+    @property
+    def error(self) -> str | None:
+        return str(self.refusal) if self.refusal is not None else self.note
+
+    def log_row(self) -> Row:
+        table = self.table.qualified if self.table else None
+        counts = (self.size, self.loaded, self.rejected)
+        return (self.key, table, self.etag, self.status, self.error, *counts)
+
+
+def prefetch(blocks: Iterable[bytes], depth: int = 4) -> Iterator[bytes]:
+    """`blocks`, produced by a helper thread up to `depth` blocks ahead.
+
+    Reading S3 and checking lines then overlap with sending to the engine (the sending thread
+    waits on the socket without the GIL), instead of taking turns. Memory stays bounded by
+    `depth` blocks. An error in the producer is raised here; closing this generator early stops
+    the producer.
+    """
+    queue: Queue[tuple[str, object]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        queue.put(("block", block), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(("end", None))
+        except BaseException as error:  # handed to the consumer
+            queue.put(("error", error))
+
+    worker = threading.Thread(target=produce, name="s3-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item  # type: ignore[misc]
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with suppress(Empty):
+                queue.get(timeout=0.1)
+        worker.join()
+
+
+def load_stream(
+    name: str, uri: str, chunks: Iterable[bytes], batch_date: date, sink: Sink
+) -> tuple[int, int]:
+    """Land one file's bytes as the day's batch of its table; (rows loaded, rows rejected).
+
+    Raises HeaderError before touching the sink if the header is not a known layout.
+    """
+    table = S3_FILES[name]
+    reader = FileReader(name, uri, chunks, batch_date)
+    try:
+        reader.header()
+        written = sink.replace_batch_csv(table, batch_date, prefetch(reader))
+        if written != reader.loaded:
+            raise RuntimeError(
+                f"{uri}: the engine took {written} rows but {reader.loaded} were sent; the CSV "
+                "dialects disagree: this is a bug in ingest/loaders/s3.py"
+            )
+        sink.replace_batch(table.rejects, batch_date, reader.rejects.rows())
+        return reader.loaded, reader.rejects.count
+    finally:
+        reader.rejects.close()
+
+
+def list_day(client: Any, bucket: str, prefix: str) -> list[dict]:
+    """The objects directly in the day's folder, by key."""
+    found = []
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, Delimiter="/"
+    ):
+        found.extend(page.get("Contents", []))
+    return sorted(found, key=lambda obj: obj["Key"])
+
+
+def load_file(client: Any, bucket: str, key: str, day: date, sink: Sink) -> FileLoad:
+    """Load one object of the day's folder; a refused or unknown file is reported, not raised."""
+    name = key.rsplit("/", 1)[-1]
+    uri = f"s3://{bucket}/{key}"
+    if name not in S3_FILES:
+        head = client.head_object(Bucket=bucket, Key=key)
+        known = ", ".join(S3_FILES)
+        log.warning("%s: not a known sales file (%s); skipped", uri, known)
+        return FileLoad(
+            key, None, head["ContentLength"], head["ETag"].strip('"'), "skipped",
+            note=f"unknown file name; known: {known}",
+        )  # fmt: skip
+    obj = client.get_object(Bucket=bucket, Key=key)
+    size, etag = obj["ContentLength"], obj["ETag"].strip('"')
+    body = obj["Body"]
+    try:
+        loaded, rejected = load_stream(name, uri, body.iter_chunks(READ_BYTES), day, sink)
+    except HeaderError as error:  # raised by load_day once the other files are in
+        return FileLoad(key, S3_FILES[name], size, etag, "refused", refusal=error)
+    finally:
+        body.close()
+    log.info("%s: %d rows loaded, %d rejected", uri, loaded, rejected)
+    return FileLoad(key, S3_FILES[name], size, etag, "loaded", loaded, rejected)
+
+
+def load_day(day: date, target: str, settings: Settings) -> list[LoadResult]:
+    """Load every known file of the day's folder into `target`; one result per loaded file.
+
+    A refused file does not stop the others: they are loaded, every outcome is written to the
+    load log, and then the first refusal is raised (the others are attached as notes).
+    """
+    from ingest import s3
+
+    client = s3.client(settings)
+    bucket = settings["DWH_S3_BUCKET"]
+    prefix = s3.day_prefix(day, settings)
+    objects = list_day(client, bucket, prefix)
+    if not objects:
+        log.warning("s3://%s/%s has no files: nothing to load for %s", bucket, prefix, day)
+        return []
+    sink = connect(target, settings)
+    try:
+        loads = [load_file(client, bucket, obj["Key"], day, sink) for obj in objects]
+        sink.replace_batch(LOAD_LOG, day, [load.log_row() for load in loads])
+    finally:
+        sink.close()
+    results = [
+        LoadResult(load.table.qualified, load.loaded, load.rejected)
+        for load in loads
+        if load.status == "loaded" and load.table is not None
+    ]
+    refused = [load.refusal for load in loads if load.refusal is not None]
+    if refused:
+        for other in refused[1:]:
+            refused[0].add_note(str(other))
+        if results:
+            refused[0].add_note("loaded anyway: " + "; ".join(map(str, results)))
+        raise refused[0]
+    return results

@@ -1,0 +1,384 @@
+"""What the warehouse DAGs call: alerts, the preflight check, ingest tasks and the Cosmos configs.
+
+It lives in the installed package, not beside the DAG files, because the Airflow 3 CLI does not
+put `dags/` on sys.path: a DAG file imports this module and only wires what it returns.
+Everything here reads the same `DWH_*` settings as the CLI and profiles.yml (ingest/settings.py).
+See docs/airflow.md for the decisions.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import logging
+import os
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingest import settings as settings_module
+from ingest.dbt import dbt_executable
+from ingest.generators import DEFAULT_SEED
+from ingest.settings import OPTIONAL_SECRETS, SECRETS, Settings
+
+if TYPE_CHECKING:  # Cosmos imports Airflow: only the DAG files' callers pay for it
+    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+
+log = logging.getLogger(__name__)
+
+PROFILE = "warehouse"  # the profile name in profiles.yml
+LOCAL_TARGETS = ("postgres", "clickhouse")  # always there: the local stack serves them
+# The day a run builds, from its data interval. With the `@daily` trigger timetable a run's
+# interval starts at its logical date, so scheduled runs, backfills and `airflow dags test D`
+# all build day D.
+RUN_DATE = "{{ data_interval_start | ds }}"
+WEBHOOK_ENV = "DWH_ALERT_WEBHOOK_URL"
+PROBE_TIMEOUT = 5  # seconds per reachability probe: a dead server fails the preflight quickly
+
+IngestFunction = Callable[[date, str, Settings, int, float], list[Any]]
+
+
+# --- the DAGs: which engines, when, how often to retry ---------------------------------------
+
+
+def targets(settings: Settings | None = None) -> list[str]:
+    """The engines that get a DAG: the local stack's, plus Vertica when one is configured."""
+    settings = settings or settings_module.load()
+    return [*LOCAL_TARGETS, *(["vertica"] if settings["DWH_VERTICA_HOST"] else [])]
+
+
+def _setting(settings: Settings, name: str, default: str) -> str:
+    return settings.values.get(name) or default
+
+
+def start_date(settings: Settings | None = None) -> datetime:
+    """`DWH_AIRFLOW_START_DATE` (default 2022-10-01), midnight UTC: the first day backfilled."""
+    settings = settings or settings_module.load()
+    day = date.fromisoformat(_setting(settings, "DWH_AIRFLOW_START_DATE", "2022-10-01"))
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def end_date(settings: Settings | None = None) -> datetime | None:
+    """`DWH_AIRFLOW_END_DATE` if set: the last day run (a bounded demo backfill)."""
+    settings = settings or settings_module.load()
+    value = settings.values.get("DWH_AIRFLOW_END_DATE")
+    if not value:
+        return None
+    day = date.fromisoformat(value)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def default_args(settings: Settings | None = None) -> dict[str, Any]:
+    """Every task: retries with exponential backoff, and the failure alert.
+
+    `DWH_AIRFLOW_RETRIES` (default 2) and `DWH_AIRFLOW_RETRY_DELAY` (seconds, default 60; each
+    retry waits about twice as long as the one before, at most 30 minutes).
+    """
+    settings = settings or settings_module.load()
+    return {
+        "owner": "warehouse",
+        "retries": int(_setting(settings, "DWH_AIRFLOW_RETRIES", "2")),
+        "retry_delay": timedelta(
+            seconds=float(_setting(settings, "DWH_AIRFLOW_RETRY_DELAY", "60"))
+        ),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": send_alert,
+    }
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What a failure alert says: enough to find the failed try and its log."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    logical_date: str | None
+    try_number: int
+    log_url: str
+
+
+def alert_from_context(context: Mapping[str, Any]) -> Alert:
+    ti = context["ti"]
+    logical = context.get("logical_date")
+    return Alert(
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=ti.run_id,
+        logical_date=logical.isoformat() if logical else None,
+        try_number=ti.try_number,
+        log_url=ti.log_url,
+    )
+
+
+def post_json(url: str, payload: Mapping[str, Any], timeout: float = 10) -> int:
+    """POST `payload` as JSON; return the HTTP status (an error status raises)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - our setting
+        return response.status
+
+
+def send_alert(context: Mapping[str, Any]) -> None:
+    """`on_failure_callback`: post the alert to `DWH_ALERT_WEBHOOK_URL`, or only log it.
+
+    Never raises: a broken webhook must not hide the task's own failure, so it is logged instead.
+    """
+    alert = asdict(alert_from_context(context))
+    url = os.environ.get(WEBHOOK_ENV)
+    if not url:
+        log.warning("task failed (no %s set, alert only logged): %s", WEBHOOK_ENV, alert)
+        return
+    try:
+        post_json(url, alert)
+        log.info("alert posted to the webhook: %s", alert)
+    except Exception:
+        log.exception("could not post the alert to %s: %s", WEBHOOK_ENV, alert)
+
+
+# --- preflight: is everything this run needs reachable? ---------------------------------------
+
+
+class PreflightError(RuntimeError):
+    """Something a run needs is not reachable; the message lists each one and where."""
+
+
+def _check_postgres(settings: Settings) -> None:
+    from ingest.stack.postgres import connect
+
+    with connect(settings, connect_timeout=PROBE_TIMEOUT) as conn:
+        conn.execute("select 1")
+
+
+def _check_clickhouse(settings: Settings) -> None:
+    from ingest.sinks.clickhouse import client
+
+    ch = client(settings, connect_timeout=PROBE_TIMEOUT, send_receive_timeout=PROBE_TIMEOUT)
+    try:
+        ch.query("select 1")
+    finally:
+        ch.close()
+
+
+def _check_vertica(settings: Settings) -> None:
+    from ingest.sinks.vertica import connect
+
+    connect(settings).close()
+
+
+def _check_s3(settings: Settings) -> None:
+    from ingest import s3
+
+    options = {"connect_timeout": PROBE_TIMEOUT, "read_timeout": PROBE_TIMEOUT}
+    client = s3.client(settings, retries={"max_attempts": 1}, **options)
+    client.head_bucket(Bucket=settings["DWH_S3_BUCKET"])
+
+
+def _check_kafka(settings: Settings) -> None:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings["DWH_KAFKA_BOOTSTRAP"], request_timeout_ms=PROBE_TIMEOUT * 1000
+    )
+    try:
+        admin.list_topics()
+    finally:
+        admin.close()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How to tell whether one server is reachable, and how to name it in the error."""
+
+    where: Callable[[Settings], str]
+    check: Callable[[Settings], None]
+
+
+TARGET_PROBES: dict[str, Probe] = {
+    "postgres": Probe(
+        lambda s: f"{s['DWH_PG_HOST']}:{s['DWH_PG_PORT']}/{s['DWH_PG_DATABASE']}", _check_postgres
+    ),
+    "clickhouse": Probe(lambda s: f"{s['DWH_CH_HOST']}:{s['DWH_CH_PORT']}", _check_clickhouse),
+    "vertica": Probe(lambda s: f"{s['DWH_VERTICA_HOST']}:{s['DWH_VERTICA_PORT']}", _check_vertica),
+}
+# Sources that need a server; the faker source is generated in process and needs none.
+SOURCE_PROBES: dict[str, Probe] = {
+    "s3": Probe(lambda s: f"{s['DWH_S3_ENDPOINT']}, bucket {s['DWH_S3_BUCKET']}", _check_s3),
+    "kafka": Probe(lambda s: s["DWH_KAFKA_BOOTSTRAP"], _check_kafka),
+}
+
+
+def preflight(target: str, settings: Settings | None = None) -> list[str]:
+    """Check the target and the server of every ingest source; one error names all that fail.
+
+    Returns what was checked (shown in the task log and XCom).
+    """
+    settings = settings or settings_module.load()
+    probes = {target: TARGET_PROBES[target]}
+    probes.update({s: SOURCE_PROBES[s] for s in ingest_sources() if s in SOURCE_PROBES})
+    reached, failed = [], []
+    for name, probe in probes.items():
+        where = f"{name} at {probe.where(settings)}"
+        try:
+            probe.check(settings)
+            reached.append(where)
+        except Exception as error:  # whatever stops us reaching it is the answer we report
+            failed.append(f"{where} ({type(error).__name__}: {error})")
+    if failed:
+        raise PreflightError(
+            "not reachable: "
+            + "; ".join(failed)
+            + ". Check the DWH_* settings of the Airflow workers (locally: `dwh up`, `dwh status`)."
+        )
+    log.info("reachable: %s", "; ".join(reached))
+    return reached
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+def ingest_sources() -> list[str]:
+    """The sources of ingest/pipeline.py: each `ingest_<source>` function but `ingest_day`.
+
+    The DAGs build their `ingest` group from this, so a loader added to pipeline.py becomes a
+    task without editing a DAG file. Read from the module's source, in file order, not imported:
+    importing every loader's client library would cost the DAG processor a second per parse.
+    """
+    tree = ast.parse(Path(_pipeline_file()).read_text())
+    return [
+        node.name.removeprefix("ingest_")
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and node.name.startswith("ingest_")
+        and node.name != "ingest_day"
+    ]
+
+
+def _pipeline_file() -> str:
+    spec = importlib.util.find_spec("ingest.pipeline")
+    if spec is None or spec.origin is None:
+        raise ImportError("ingest.pipeline is not installed")
+    return spec.origin
+
+
+def run_ingest(source: str, target: str, day: str) -> list[str]:
+    """Land one source's data for `day` (YYYY-MM-DD) into `target`: the `ingest` tasks' callable.
+
+    The seed and scale of the generated world are `DWH_SEED` and `DWH_SCALE` (as `dwh run`'s
+    --seed and --scale).
+    """
+    settings = settings_module.load()
+    seed = int(_setting(settings, "DWH_SEED", str(DEFAULT_SEED)))
+    scale = float(_setting(settings, "DWH_SCALE", "1"))
+    from ingest import pipeline
+
+    ingest: IngestFunction = getattr(pipeline, f"ingest_{source}")
+    results = ingest(date.fromisoformat(day), target, settings, seed, scale)
+    for result in results:
+        log.info("%s %s %s: %s", day, target, source, result)
+    return [str(result) for result in results]
+
+
+# --- Cosmos: the dbt project rendered as one task per model -----------------------------------
+
+
+def manifest_path(target: str, settings: Settings | None = None) -> Path:
+    """Where `dbt parse --target <target>` leaves the manifest the DAG is rendered from."""
+    settings = settings or settings_module.load()
+    return settings.dbt_project_dir / "target" / "airflow" / target / "manifest.json"
+
+
+PROJECT_INPUTS = ("dbt_project.yml", "models", "macros", "seeds", "snapshots", "tests/dbt")
+
+
+def manifest_is_current(manifest: Path, project_dir: Path) -> bool:
+    """True when the manifest exists and no project file changed after it was written."""
+    if not manifest.exists():
+        return False
+    written = manifest.stat().st_mtime
+    for name in PROJECT_INPUTS:
+        path = project_dir / name
+        files = path.rglob("*") if path.is_dir() else [path] if path.exists() else []
+        if any(f.stat().st_mtime > written for f in files):
+            return False
+    return True
+
+
+def public_env(settings: Settings) -> dict[str, str]:
+    """The settings dbt needs, minus the secrets.
+
+    The operators' `env` is rendered into the serialized DAG and the UI, so passwords stay out of
+    it; dbt gets them from the worker's own environment (`append_env`).
+    """
+    hidden = set(SECRETS) | set(OPTIONAL_SECRETS)
+    return {key: value for key, value in settings.as_env().items() if key not in hidden}
+
+
+@dataclass(frozen=True)
+class CosmosConfigs:
+    """The four Cosmos configs and the operator arguments of one engine's DbtTaskGroup."""
+
+    project: ProjectConfig
+    profile: ProfileConfig
+    execution: ExecutionConfig
+    render: RenderConfig
+    operator_args: dict[str, Any]
+
+
+def cosmos_configs(target: str, settings: Settings | None = None) -> CosmosConfigs:
+    """How `target`'s DAG renders and runs the dbt project.
+
+    Rendered from the manifest of `dbt parse` when it is current (fast: no dbt at parse time),
+    else from `dbt ls` (Cosmos caches its output). One task per model running `dbt build` on it:
+    the model, then its tests; tests on several models get their own task after all of them.
+    """
+    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    settings = settings or settings_module.load()
+    project_dir = settings.dbt_project_dir
+    manifest = manifest_path(target, settings)
+    use_manifest = manifest_is_current(manifest, project_dir)
+    if not use_manifest:
+        log.warning("%s is missing or stale: rendering with `dbt ls`", manifest)
+    return CosmosConfigs(
+        project=ProjectConfig(
+            dbt_project_path=project_dir,
+            manifest_path=manifest if use_manifest else None,
+            install_dbt_deps=False,
+            partial_parse=True,
+            env_vars=public_env(settings),
+        ),
+        profile=ProfileConfig(
+            profile_name=PROFILE,
+            target_name=target,
+            profiles_yml_filepath=project_dir / "profiles.yml",
+        ),
+        execution=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            dbt_executable_path=dbt_executable(),
+        ),
+        render=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST if use_manifest else LoadMode.DBT_LS,
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
+            emit_datasets=False,
+        ),
+        operator_args={
+            "vars": {"run_date": RUN_DATE},
+            "append_env": True,
+        },
+    )

@@ -1,0 +1,26 @@
+{#-
+    incremental_touched(relation, partition_column, changed_columns): a filter for insert_overwrite
+    models whose rows change after their partition's day: an order's status days after the order,
+    a chargeback days after the transaction. Plain incremental_window(partition_column) would leave
+    such a partition stale once it is older than the lookback.
+
+    Renders `partition_column in (the partitions of <relation> in the run's window, plus those
+    with a row whose <changed_columns> (e.g. the day of its latest version) falls in the window)`,
+    so the run rebuilds those partitions whole, from all their rows. `relation` is a ref or a CTE
+    of the model. When building all history it renders `1 = 1`, like incremental_window.
+-#}
+{% macro incremental_touched(relation, partition_column, changed_columns) -%}
+    {%- if insert_overwrite_window() is none -%}
+        1 = 1
+    {%- else -%}
+        {{ partition_column }} in (
+            select {{ partition_column }}
+            from {{ relation }}
+            where
+                {{ incremental_window(partition_column) }}
+                {%- for column in changed_columns %}
+                or {{ incremental_window(column) }}
+                {%- endfor %}
+        )
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,52 @@
+{{ config(materialized='table', order_by='city_id') }}
+
+with
+
+order_lines as (
+
+    select * from {{ ref('stg_s3__user_order_log') }}
+
+),
+
+cities as (
+
+    select distinct
+        {{ assume_not_null('order_lines.city_id') }} as city_id
+    from order_lines
+    where order_lines.city_id is not null
+
+),
+
+-- SCD1: the name on the latest order line that has one
+latest_names as (
+
+    select
+        order_lines.city_id,
+        order_lines.city_name,
+        row_number() over (
+            partition by order_lines.city_id
+            order by
+                order_lines.ordered_at desc, order_lines._batch_date desc, order_lines.uniq_id desc
+        ) as name_rank
+    from order_lines
+    where order_lines.city_id is not null and order_lines.city_name is not null
+
+),
+
+final as (
+
+    select
+        cities.city_id as city_id,
+        latest_names.city_name as city_name
+    from cities
+    left join latest_names
+        on
+            cities.city_id = latest_names.city_id
+            and latest_names.name_rank = 1
+
+)
+
+select
+    city_id,
+    city_name
+from final
