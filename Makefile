@@ -26,9 +26,11 @@ demo: venv ## start the local stack and build the warehouse on Postgres and Clic
 test: venv ## every test against real servers started for the run
 	$(BIN)/python -m pytest
 
-lint: venv ## ruff on Python, sqlfluff on models and macros
-	$(BIN)/ruff check ingest tests dags bench
-	$(BIN)/ruff format --check ingest tests dags bench
+lint: venv ## ruff, sqlfluff (dbt templater) and the Vertica dialect on compiled SQL; also part of `make test`
+	$(BIN)/python -m pytest tests/test_lint.py
+
+bench: venv ## every benchmark in bench/ (each starts a private stack and prints ratios)
+	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 up: venv
 	$(DWH) up
@@ -38,6 +40,20 @@ down: venv
 
 status: venv
 	$(DWH) status
+
+# Airflow (docs/airflow.md): `airflow` with this project's settings, AIRFLOW_HOME=.airflow
+AIRFLOW := $(BIN)/python -m ingest.airflow_local
+START   ?= 2022-10-01
+END     ?= 2022-10-07
+
+airflow: venv ## Airflow 3 on http://127.0.0.1:8080 (user admin, password printed once); DAGs backfill START..END when turned on
+	$(DWH) up && $(DWH) generate --start $(START) --end $(END) && DWH_AIRFLOW_START_DATE=$(START) DWH_AIRFLOW_END_DATE=$(END) $(AIRFLOW) standalone
+
+dag-test: venv ## one DAG run with `airflow dags test`, no scheduler: make dag-test DAG=warehouse_postgres DATE=2022-10-05
+	$(DWH) up && $(DWH) generate --start $(DATE) --end $(DATE) && $(AIRFLOW) dags test $(DAG) $(DATE)
+
+docs: venv ## dbt docs into target/docs (also shown in the Airflow UI) and served on http://127.0.0.1:8081
+	$(DWH) up && eval "$$($(DWH) env)" && $(BIN)/dbt docs generate --profiles-dir . --target-path target/docs && $(BIN)/dbt docs serve --profiles-dir . --target-path target/docs --host 127.0.0.1 --port 8081 --no-browser
 
 lock: ## re-resolve the direct dependencies and write requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

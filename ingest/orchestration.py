@@ -279,11 +279,11 @@ def run_ingest(source: str, target: str, day: str) -> list[str]:
     The seed and scale of the generated world are `DWH_SEED` and `DWH_SCALE` (as `dwh run`'s
     --seed and --scale).
     """
+    from ingest import pipeline  # here, not at the top: see ingest_sources
+
     settings = settings_module.load()
     seed = int(_setting(settings, "DWH_SEED", str(DEFAULT_SEED)))
     scale = float(_setting(settings, "DWH_SCALE", "1"))
-    from ingest import pipeline
-
     ingest: IngestFunction = getattr(pipeline, f"ingest_{source}")
     results = ingest(date.fromisoformat(day), target, settings, seed, scale)
     for result in results:

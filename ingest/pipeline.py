@@ -39,8 +39,10 @@ def generate_day(day: date, settings: Settings, seed: int, scale: float) -> list
 
 def generate(start: date, end: date, settings: Settings, seed: int, scale: float) -> None:
     for day in days(start, end):
-        for manifest in generate_day(day, settings, seed, scale):
-            print(f"{day} generated: {manifest.summary()}", flush=True)
+        dirty = sum(
+            sum(manifest.dirt.values()) for manifest in generate_day(day, settings, seed, scale)
+        )
+        print(f"{day}: S3 files and Kafka messages generated ({dirty} dirty records)", flush=True)
 
 
 def ingest_faker(

@@ -279,13 +279,18 @@ def dwh_names_mentioned() -> set[str]:
     return names
 
 
+# Set for each dbt invocation by the pipeline and the DAG tasks (the day a run rebuilds), not a
+# setting of a service.
+PER_RUN = {"DWH_RUN_DATE"}
+
+
 def dwh_names_read_by_code() -> set[str]:
     settings = (
         set(settings_module.DEFAULTS)
         | set(settings_module.SECRETS)
         | set(settings_module.OPTIONAL_SECRETS)
     )
-    return settings | dwh_names_mentioned()
+    return (settings | dwh_names_mentioned()) - PER_RUN
 
 
 def test_the_project_services_exist_and_share_the_project_image(services):

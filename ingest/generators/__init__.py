@@ -29,8 +29,3 @@ class Manifest:
     day: date
     counts: Counter = field(default_factory=Counter)
     dirt: Counter = field(default_factory=Counter)
-
-    def summary(self) -> str:
-        counts = ", ".join(f"{kind} {count}" for kind, count in sorted(self.counts.items()))
-        dirt = ", ".join(f"{kind} {count}" for kind, count in sorted(self.dirt.items()))
-        return f"{counts}; dirt: {dirt or 'none'}"

@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50_000  # records per write: one transaction (Postgres) or one insert (ClickHouse)
 FLUSH_INTERVAL = 1.0  # follow mode: seconds a record may wait for its batch to fill
-IDLE_TIMEOUT = 30.0  # drain mode: give up when the end offsets are not reached for this long
+IDLE_TIMEOUT = 60.0  # drain mode: fail when the end offsets are not reached for this long
 REFRESH_INTERVAL = 30.0  # follow mode: look for new partitions and topics this often
 POLL_MS = 200
 CONSUMER_CONFIG = {
@@ -62,9 +62,11 @@ CONSUMER_CONFIG = {
     "allow_auto_create_topics": False,
     # A stored offset below the log start (records deleted by retention) resumes at the start.
     "auto_offset_reset": "earliest",
-    "max_partition_fetch_bytes": 8 << 20,
-    "fetch_max_bytes": 64 << 20,
 }
+
+
+class DrainStalled(RuntimeError):
+    """The broker stopped sending before the end offsets: the rest is for the next run."""
 
 
 def table_for(topic: str) -> Table:
@@ -172,14 +174,23 @@ class Loader:
     ) -> None:
         self.settings = settings
         self.batch_size = batch_size
-        self.sink: StreamSink = connect_stream(target, settings)
-        self.consumer = consumer(settings, isolation_level)
         self.topics = {
             name: _Topic(name, table, Encoder(name)) for name, table in topic_tables.items()
         }
-        for state in self.topics.values():
-            self.sink.ensure(state.table)
-        self.assign()
+        self.sink: StreamSink = connect_stream(target, settings)
+        try:
+            for state in self.topics.values():
+                self.sink.ensure(state.table)
+            self.consumer = consumer(settings, isolation_level)
+        except BaseException:
+            self.sink.close()
+            raise
+        try:
+            self.assign()
+        except BaseException:
+            self.consumer.close()
+            self.sink.close()
+            raise
         self.writer = _Writer(self.sink)
 
     # --- positions ----------------------------------------------------------------------------
@@ -288,13 +299,16 @@ class Loader:
                 if count:
                     last_progress = time.monotonic()
                 elif time.monotonic() - last_progress > IDLE_TIMEOUT:
-                    log.warning(
-                        "drain stopped before the end offsets: nothing arrived for %.0fs on %s",
-                        IDLE_TIMEOUT,
-                        ", ".join(f"{tp.topic}/{tp.partition}" for tp in remaining),
+                    self.finish()  # what was read is landed: a rerun goes on from there
+                    where = ", ".join(
+                        f"{tp.topic}/{tp.partition} at {self.consumer.position(tp)} of {ends[tp]}"
+                        for tp in remaining
                     )
-                    self.finish()
-                    break
+                    raise DrainStalled(
+                        f"nothing arrived for {IDLE_TIMEOUT:.0f}s before the end offsets seen at"
+                        f" start ({where}); what was read is landed. Check the broker"
+                        f" ({topics.bootstrap(self.settings)}) and run again."
+                    )
         finally:
             progress.close()
         return [state.result() for state in self.topics.values()]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -69,6 +69,8 @@ class Batch:
 
 
 _MILLIS = [f"{millis:03d}" for millis in range(1000)]
+_TWO_DIGITS = [f"{number:02d}" for number in range(60)]
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 class Encoder:
@@ -77,21 +79,24 @@ class Encoder:
     def __init__(self, topic: str) -> None:
         self.topic = topic
         self.topic_field = escape(topic)
-        self._seconds: dict[int, tuple[str, str]] = {}
+        self._days: dict[int, str] = {}
 
     def when(self, timestamp: int | None) -> str:
-        """The `_timestamp` and `_batch_date` fields and the end of the line."""
+        """The `_timestamp` and `_batch_date` fields and the end of the line (UTC).
+
+        Built from cached pieces: strftime per record would cost more than the rest of the line.
+        """
         if timestamp is None or not 0 <= timestamp < MAX_TIMESTAMP_MS:
             return f"{NULL}\t{NO_TIMESTAMP_DATE.isoformat()}\n"
-        second, millis = divmod(timestamp, 1000)
-        parts = self._seconds.get(second)
-        if parts is None:
-            if len(self._seconds) > 100_000:
-                self._seconds.clear()
-            moment = datetime.fromtimestamp(second, UTC)
-            parts = (moment.strftime("%Y-%m-%d %H:%M:%S."), f"\t{moment.date().isoformat()}\n")
-            self._seconds[second] = parts
-        return parts[0] + _MILLIS[millis] + parts[1]
+        day, millis = divmod(timestamp, 86_400_000)
+        day_text = self._days.get(day)
+        if day_text is None:
+            day_text = self._days[day] = date.fromordinal(_EPOCH_ORDINAL + day).isoformat()
+        second, millis = divmod(millis, 1000)
+        hour, second = divmod(second, 3600)
+        minute, second = divmod(second, 60)
+        two = _TWO_DIGITS
+        return f"{day_text} {two[hour]}:{two[minute]}:{two[second]}.{_MILLIS[millis]}\t{day_text}\n"
 
     def encode(self, records: Iterable[Any], batch: Batch) -> None:
         """Append each record (kafka-python ConsumerRecord-like) to `batch` as a row or reject.

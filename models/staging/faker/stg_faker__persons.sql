@@ -60,9 +60,9 @@ latest as (
         created_at,
         updated_at,
         deleted_at,
-        deleted_at is not null as is_deleted,
         _batch_date,
-        _loaded_at
+        _loaded_at,
+        deleted_at is not null as is_deleted
     from ranked
     where version_rank = 1
 
