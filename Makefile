@@ -45,12 +45,14 @@ status: venv
 AIRFLOW := $(BIN)/python -m ingest.airflow_local
 START   ?= 2022-10-01
 END     ?= 2022-10-07
+# the demo world made with the seed and scale the DAGs' ingest uses (DWH_SEED, DWH_SCALE)
+WORLD   := $(if $(DWH_SEED),--seed $(DWH_SEED)) $(if $(DWH_SCALE),--scale $(DWH_SCALE))
 
 airflow: venv ## Airflow 3 on http://127.0.0.1:8080 (user admin, password printed once); DAGs backfill START..END when turned on
-	$(DWH) up && $(DWH) generate --start $(START) --end $(END) && DWH_AIRFLOW_START_DATE=$(START) DWH_AIRFLOW_END_DATE=$(END) $(AIRFLOW) standalone
+	$(DWH) up && $(DWH) generate --start $(START) --end $(END) $(WORLD) && DWH_AIRFLOW_START_DATE=$(START) DWH_AIRFLOW_END_DATE=$(END) $(AIRFLOW) standalone
 
 dag-test: venv ## one DAG run with `airflow dags test`, no scheduler: make dag-test DAG=warehouse_postgres DATE=2022-10-05
-	$(DWH) up && $(DWH) generate --start $(DATE) --end $(DATE) && $(AIRFLOW) dags test $(DAG) $(DATE)
+	$(DWH) up && $(DWH) generate --start $(DATE) --end $(DATE) $(WORLD) && $(AIRFLOW) dags test $(DAG) $(DATE)
 
 docs: venv ## dbt docs into target/docs (also shown in the Airflow UI) and served on http://127.0.0.1:8081
 	$(DWH) up && eval "$$($(DWH) env)" && $(BIN)/dbt docs generate --profiles-dir . --target-path target/docs && $(BIN)/dbt docs serve --profiles-dir . --target-path target/docs --host 127.0.0.1 --port 8081 --no-browser

@@ -1,6 +1,6 @@
 """Benchmark: the Kafka loader against a bare kafka-python consume loop and pandas `to_sql`.
 
-    .venv/bin/python bench/bench_kafka_load.py [--messages 1000000] [--naive-messages 50000]
+    .venv/bin/python bench/bench_kafka_load.py [--messages 1000000] [--naive-messages 100000]
         [--partitions 3]
 
 Starts a private stack (Postgres, ClickHouse, Kafka) on free ports in a temporary DWH_HOME,
@@ -331,7 +331,7 @@ def measure(mode: str, topic: str, limit: int | None = None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--naive-messages", type=int, default=50_000)
+    parser.add_argument("--naive-messages", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

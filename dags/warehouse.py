@@ -17,6 +17,7 @@ DAY = orchestration.RUN_DATE  # the run's day, from its data interval
 
 
 def warehouse(target: str) -> None:
+    """One engine's DAG: the same steps on every engine, only the dbt target differs."""
     dbt = orchestration.cosmos_configs(target)
 
     @dag(

@@ -34,7 +34,8 @@ PROFILE = "warehouse"  # the profile name in profiles.yml
 LOCAL_TARGETS = ("postgres", "clickhouse")  # always there: the local stack serves them
 # The day a run builds, from its data interval. With the `@daily` trigger timetable a run's
 # interval starts at its logical date, so scheduled runs, backfills and `airflow dags test D`
-# all build day D.
+# all build day D. dbt gets it as DWH_RUN_DATE, like `dwh run` (ingest/dbt.py): a new --vars
+# value would make the first dbt task of every run re-parse the whole project.
 RUN_DATE = "{{ data_interval_start | ds }}"
 WEBHOOK_ENV = "DWH_ALERT_WEBHOOK_URL"
 PROBE_TIMEOUT = 5  # seconds per reachability probe: a dead server fails the preflight quickly
@@ -359,7 +360,7 @@ def cosmos_configs(target: str, settings: Settings | None = None) -> CosmosConfi
             manifest_path=manifest if use_manifest else None,
             install_dbt_deps=False,
             partial_parse=True,
-            env_vars=public_env(settings),
+            env_vars={**public_env(settings), "DWH_RUN_DATE": RUN_DATE},
         ),
         profile=ProfileConfig(
             profile_name=PROFILE,
@@ -377,8 +378,5 @@ def cosmos_configs(target: str, settings: Settings | None = None) -> CosmosConfi
             should_detach_multiple_parents_tests=True,
             emit_datasets=False,
         ),
-        operator_args={
-            "vars": {"run_date": RUN_DATE},
-            "append_env": True,
-        },
+        operator_args={"append_env": True},
     )

@@ -9,16 +9,20 @@ Airflow runs in subprocesses (its configuration is read once per process, at imp
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -61,6 +65,7 @@ for dag_id, dag in bag.dags.items():
                 "upstream": sorted(task.upstream_task_ids),
                 "vars": getattr(task, "vars", None),
                 "env": sorted(getattr(task, "env", None) or {}),
+                "run_date": (getattr(task, "env", None) or {}).get("DWH_RUN_DATE"),
                 "install_deps": getattr(task, "install_deps", None),
             }
             for task in dag.tasks
@@ -213,10 +218,44 @@ def test_dbt_tasks_get_the_run_date_and_no_secret(parsed):
     tasks = parsed["dags"]["warehouse_clickhouse"]["tasks"]
     dbt_tasks = [task for task_id, task in tasks.items() if task_id.startswith("transform.")]
     for task in dbt_tasks:
-        assert task["vars"] == {"run_date": orchestration.RUN_DATE}
+        assert task["run_date"] == orchestration.RUN_DATE
+        assert not task["vars"]  # a --vars value would make dbt re-parse the project each day
         assert task["install_deps"] is False
         assert "DWH_CH_HOST" in task["env"]
         assert not [name for name in task["env"] if "PASSWORD" in name or "SECRET" in name]
+
+
+# --- the alert without a webhook, and with a broken one ------------------------------------
+
+
+def failed_context() -> dict:
+    """The parts of an Airflow task context the alert reads (the real one is in the run below)."""
+    ti = SimpleNamespace(
+        dag_id="warehouse_postgres",
+        task_id="ingest.s3",
+        run_id="scheduled__2022-10-02T00:00:00+00:00",
+        try_number=3,
+        log_url="http://127.0.0.1:8080/dags/warehouse_postgres/runs/x/tasks/ingest.s3",
+    )
+    return {"ti": ti, "logical_date": datetime(2022, 10, 2, tzinfo=UTC)}
+
+
+def test_without_a_webhook_the_alert_is_only_logged(monkeypatch, caplog):
+    monkeypatch.delenv(orchestration.WEBHOOK_ENV, raising=False)
+    with caplog.at_level(logging.WARNING, logger="ingest.orchestration"):
+        orchestration.send_alert(failed_context())
+    assert "no DWH_ALERT_WEBHOOK_URL set" in caplog.text
+    assert "'task_id': 'ingest.s3'" in caplog.text
+
+
+def test_a_broken_webhook_is_logged_not_raised(monkeypatch, caplog):
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv(orchestration.WEBHOOK_ENV, f"http://127.0.0.1:{port}/alerts")
+    with caplog.at_level(logging.ERROR, logger="ingest.orchestration"):
+        orchestration.send_alert(failed_context())
+    assert "could not post the alert" in caplog.text
 
 
 # --- real runs --------------------------------------------------------------------------------
@@ -291,6 +330,20 @@ def test_a_dag_run_lands_and_builds_the_day(stack, runs, target):
     assert all(marts.values()), [table for table, rows in marts.items() if not rows]
     dated = "select count(*) from marts.global_metrics where date_update = %(day)s"
     assert fetch(target, stack, dated, day)[0][0] > 0
+
+
+def test_dbt_tasks_ran_with_the_runs_day(stack, runs):
+    """The DWH_RUN_DATE each dbt task got, as Airflow recorded it after rendering."""
+    assert runs.first["postgres"][0] == 0, "the first Postgres run failed"
+    with sqlite3.connect(stack.home / "airflow-postgres" / "airflow.db") as db:
+        rows = db.execute(
+            "select task_id, rendered_fields from rendered_task_instance_fields"
+            " where dag_id = ? and task_id like 'transform.%'",
+            ("warehouse_postgres",),
+        ).fetchall()
+    assert rows
+    for task_id, fields in rows:
+        assert json.loads(fields)["env"]["DWH_RUN_DATE"] == DAY.isoformat(), task_id
 
 
 def test_the_dag_leaves_what_dwh_run_leaves(runs):
