@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+import psycopg
 from psycopg import sql
 
 from ingest.landing import Table
@@ -20,31 +21,38 @@ def _name(table: Table) -> sql.Composed:
 TYPES = {"text": "text", "int": "bigint", "timestamp": "timestamptz"}
 
 
+def create_landing_table(conn: psycopg.Connection, table: Table) -> None:
+    """Create the schema, the table and its `_batch_date` index unless they exist.
+
+    BRIN, not B-tree: batches arrive in date order, so BRIN finds a day for the reload's delete
+    and for dbt's windows at almost no cost to COPY (a B-tree index costs about a third of it).
+    """
+    typed = [(column, "text") for column in table.columns] + list(table.meta)
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(TYPES[kind]))
+        for column, kind in typed
+    )
+    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(table.schema)))
+    conn.execute(
+        sql.SQL(
+            "create table if not exists {} ({}, _batch_date date not null,"
+            " _loaded_at timestamptz not null default now())"
+        ).format(_name(table), columns)
+    )
+    conn.execute(
+        sql.SQL("create index if not exists {} on {} using brin (_batch_date)").format(
+            sql.Identifier(f"{table.name}__batch_date"), _name(table)
+        )
+    )
+
+
 class PostgresSink:
     def __init__(self, settings: Settings) -> None:
         self.conn = connect(settings)
 
     def ensure_table(self, table: Table) -> None:
-        typed = [(column, "text") for column in table.columns] + list(table.meta)
-        columns = sql.SQL(", ").join(
-            sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(TYPES[kind]))
-            for column, kind in typed
-        )
         with self.conn.transaction():
-            self.conn.execute(
-                sql.SQL("create schema if not exists {}").format(sql.Identifier(table.schema))
-            )
-            self.conn.execute(
-                sql.SQL(
-                    "create table if not exists {} ({}, _batch_date date not null,"
-                    " _loaded_at timestamptz not null default now())"
-                ).format(_name(table), columns)
-            )
-            self.conn.execute(
-                sql.SQL("create index if not exists {} on {} (_batch_date)").format(
-                    sql.Identifier(f"{table.name}__batch_date"), _name(table)
-                )
-            )
+            create_landing_table(self.conn, table)
 
     def replace_batch(self, table: Table, batch_date: date, rows: Iterable[Row]) -> int:
         self.ensure_table(table)

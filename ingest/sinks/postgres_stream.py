@@ -14,13 +14,9 @@ from psycopg import sql
 from ingest.landing import Table
 from ingest.loaders.kafka_records import Batch, rejects_table
 from ingest.settings import Settings
-from ingest.sinks.postgres import TYPES
+from ingest.sinks.postgres import _name, create_landing_table
 from ingest.sinks.stream import OFFSETS_TABLE, OffsetConflict
 from ingest.stack.postgres import connect
-
-
-def _name(table: Table) -> sql.Composed:
-    return sql.Identifier(table.schema, table.name)
 
 
 def _copy(table: Table) -> sql.Composed:
@@ -43,24 +39,7 @@ class PostgresStreamSink:
         existed = self.conn.execute(
             "select to_regclass(%s) is not null", (_name(table).as_string(self.conn),)
         ).fetchone()[0]
-        typed = [(column, "text") for column in table.columns] + list(table.meta)
-        columns = sql.SQL(", ").join(
-            sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(TYPES[kind]))
-            for column, kind in typed
-        )
-        self.conn.execute(
-            sql.SQL(
-                "create table if not exists {} ({}, _batch_date date not null,"
-                " _loaded_at timestamptz not null default now())"
-            ).format(_name(table), columns)
-        )
-        # Rows arrive roughly in date order, so a BRIN index finds a day's window for dbt at
-        # almost no cost to the COPY (a B-tree, or a unique index on the offsets, halves it).
-        self.conn.execute(
-            sql.SQL("create index if not exists {} on {} using brin (_batch_date)").format(
-                sql.Identifier(f"{table.name}__batch_date"), _name(table)
-            )
-        )
+        create_landing_table(self.conn, table)
         return not existed
 
     def ensure(self, table: Table) -> None:
