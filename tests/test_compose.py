@@ -578,6 +578,7 @@ def test_airflow_is_configured_as_make_airflow_configures_it(services):
         "AIRFLOW__API__HOST",  # all interfaces of the container; published on 127.0.0.1
         "AIRFLOW__API__PORT",  # the container's 8080
         "AIRFLOW__API__BASE_URL",  # the published port
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",  # the API server's name in the compose network
         "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS",  # no dbt docs in the image: they need a database
     }
     differ = {
@@ -640,8 +641,10 @@ AIRFLOW_PROBE = textwrap.dedent(
 
     commands, names = json.loads(sys.argv[1])
     options = conf.configuration_description
-    # cosmos reads its options with fallbacks; enable_telemetry is checked by value below
-    unknown = [n for n in names if not n.startswith("AIRFLOW__COSMOS__") and
+    # cosmos reads its options with fallbacks (and [openlineage] namespace, for its datasets);
+    # enable_telemetry is checked by value below
+    read_by_cosmos = ("AIRFLOW__COSMOS__", "AIRFLOW__OPENLINEAGE__NAMESPACE")
+    unknown = [n for n in names if not n.startswith(read_by_cosmos) and
                n.split("__")[2].lower() not in
                options.get(n.split("__")[1].lower(), {}).get("options", {})]
     parser = get_parser()
