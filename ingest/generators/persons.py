@@ -14,7 +14,6 @@ from datetime import date, datetime, time, timedelta
 from faker import Faker
 
 from ingest.generators import DEFAULT_DIRT_RATE, DEFAULT_SEED, Manifest, rng_for
-from ingest.landing import PERSONS
 
 NEW_PER_DAY = 200
 UPDATE_SHARE = 0.10
@@ -128,7 +127,3 @@ def generate(
         rows.append(person)
     manifest.counts["rows"] = len(rows)
     return rows, manifest
-
-
-def as_row(person: Person) -> tuple[str | None, ...]:
-    return tuple(person[column] for column in PERSONS.columns)
