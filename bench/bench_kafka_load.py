@@ -41,6 +41,7 @@ from datetime import date
 from pathlib import Path
 
 from kafka import TopicPartition
+from naive import sqlalchemy_url  # bench/ is the script folder, first on sys.path
 
 from ingest import topics
 from ingest.generators import payments
@@ -190,7 +191,7 @@ def to_sql(target: str, settings: Settings, polls: Iterable[list], topic: str) -
             " order by tuple()"
         )
         ch.close()
-    engine = create_engine(url(settings, target))
+    engine = create_engine(sqlalchemy_url(settings, target))
     count = 0
     try:
         for records in polls:
@@ -229,20 +230,6 @@ def naive_write(target: str) -> Callable[[Settings, str, object], int]:
         return to_sql(target, settings, polls, topic)
 
     return run
-
-
-def url(settings: Settings, target: str) -> str:
-    from sqlalchemy.engine import URL
-
-    prefix = "PG" if target == "postgres" else "CH"
-    return URL.create(
-        "postgresql+psycopg2" if target == "postgres" else "clickhousedb",
-        username=settings[f"DWH_{prefix}_USER"],
-        password=settings[f"DWH_{prefix}_PASSWORD"],
-        host=settings[f"DWH_{prefix}_HOST"],
-        port=settings.port(f"DWH_{prefix}_PORT"),
-        database=settings["DWH_PG_DATABASE"] if target == "postgres" else "bench",
-    ).render_as_string(hide_password=False)
 
 
 def no_preparation(settings: Settings, topic: str, limit: int | None) -> object:

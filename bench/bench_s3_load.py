@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from naive import sqlalchemy_url  # bench/ is the script folder, first on sys.path
+
 from ingest import s3
 from ingest.engines import fetch
 from ingest.generators import Manifest, sales
@@ -151,19 +153,6 @@ def to_sql(engine_url: str, path: Path, rows: int, table: str, schema: str) -> N
         engine.dispose()
 
 
-def pg_url(settings: Settings) -> str:
-    from sqlalchemy.engine import URL
-
-    return URL.create(
-        "postgresql+psycopg2",
-        username=settings["DWH_PG_USER"],
-        password=settings["DWH_PG_PASSWORD"],
-        host=settings["DWH_PG_HOST"],
-        port=settings.port("DWH_PG_PORT"),
-        database=settings["DWH_PG_DATABASE"],
-    ).render_as_string(hide_password=False)
-
-
 # --- ClickHouse ---
 
 
@@ -187,19 +176,6 @@ def ch_http_insert(settings: Settings, path: Path, table: str) -> None:
             )
     finally:
         client.close()
-
-
-def ch_url(settings: Settings) -> str:
-    from sqlalchemy.engine import URL
-
-    return URL.create(
-        "clickhousedb",
-        username=settings["DWH_CH_USER"],
-        password=settings["DWH_CH_PASSWORD"],
-        host=settings["DWH_CH_HOST"],
-        port=settings.port("DWH_CH_PORT"),
-        database="bench",
-    ).render_as_string(hide_password=False)
 
 
 # --- memory ---
@@ -291,7 +267,7 @@ def bench_postgres(settings: Settings, path: Path, lines: int, naive: int, repea
     found["naive"] = naive_or_none(
         "naive   pandas to_sql (psycopg2)",
         naive,
-        lambda: to_sql(pg_url(settings), path, naive, "pg_to_sql", "bench"),
+        lambda: to_sql(sqlalchemy_url(settings, "postgres"), path, naive, "pg_to_sql", "bench"),
     )
     landed = fetch("postgres", settings, "select count(*) from raw_s3.user_order_log")[0][0]
     assert landed == lines, landed
@@ -336,7 +312,7 @@ def bench_clickhouse(settings: Settings, path: Path, lines: int, naive: int, rep
     found["naive"] = naive_or_none(
         "naive   pandas to_sql (clickhouse-connect)",
         naive,
-        lambda: to_sql(ch_url(settings), path, naive, "ch_to_sql", "bench"),
+        lambda: to_sql(sqlalchemy_url(settings, "clickhouse"), path, naive, "ch_to_sql", "bench"),
     )
     landed = fetch("clickhouse", settings, "select count() from raw_s3.user_order_log")[0][0]
     assert landed == lines, landed

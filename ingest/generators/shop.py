@@ -753,9 +753,9 @@ def publish_events(
     futures = []
     try:
         for event in _progress(events, len(events), f"publish {topic} {day}"):
-            wanted = (event.key, event.value, event.timestamp_ms)
-            if missing[wanted] > 0:
-                missing[wanted] -= 1
+            message = (event.key, event.value, event.timestamp_ms)
+            if missing[message] > 0:
+                missing[message] -= 1
                 futures.append(
                     out.send(
                         topic,

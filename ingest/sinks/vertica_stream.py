@@ -27,6 +27,7 @@ from ingest.sinks.vertica import (
     TYPES,
     ChunkReader,
     connect,
+    copy_statement,
     encode_value,
     qualified,
     quote,
@@ -59,15 +60,6 @@ def create_statements(table: Table) -> list[str]:
             ' + extract(month from "_batch_date")'
         )
     return statements
-
-
-def copy_statement(table: Table) -> str:
-    columns = ", ".join(map(quote, table.all_columns))
-    return (
-        f"copy {qualified(table)} ({columns}) from stdin"
-        " delimiter ',' enclosed by '\"' null '' record terminator E'\\n'"
-        " abort on error no commit"
-    )
 
 
 def lock_statement(table: Table) -> str:
