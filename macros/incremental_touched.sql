@@ -13,14 +13,29 @@
     {%- if insert_overwrite_window() is none -%}
         1 = 1
     {%- else -%}
-        {{ partition_column }} in (
-            select {{ partition_column }}
+        {%- set touched -%}
+            select distinct {{ partition_column }}
             from {{ relation }}
             where
                 {{ incremental_window(partition_column) }}
                 {%- for column in changed_columns %}
                 or {{ incremental_window(column) }}
                 {%- endfor %}
-        )
+        {%- endset -%}
+        {{ adapter.dispatch('in_subquery', 'warehouse')(partition_column, touched) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- `column in (query)`, for a query of a few values (the touched days). -#}
+{% macro default__in_subquery(column, query) -%}
+    {{ column }} in ({{ query }})
+{%- endmacro %}
+
+{#-
+    PostgreSQL cannot estimate rows that come out of JSON parsing and deduplication: it guesses
+    one and joins `in (...)` with a nested loop, rows x rows. An array from the subquery is
+    computed once (an InitPlan) and each row checks the few days it holds.
+-#}
+{% macro postgres__in_subquery(column, query) -%}
+    {{ column }} = any(array({{ query }}))
 {%- endmacro %}

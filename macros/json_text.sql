@@ -1,40 +1,79 @@
 {#-
-    json_text(json, key, ...): the value at the key path of a JSON text, as text; NULL when the
-    text is not JSON, the path is missing, or the value is JSON null. Strings come back unescaped;
-    numbers and booleans as their JSON literal (an engine may normalise a number's spelling, e.g.
-    ClickHouse writes -12.50 as -12.5), so type the result with try_cast before comparing.
-    Nested keys: json_text('payload', 'payload', 'amount') reads {"payload": {"amount": ...}}.
+    json_document(text): a JSON text parsed once, for json_text to read fields from; NULL (or,
+    on ClickHouse, text no field can be read from) when the text is not JSON. Compute it once per
+    row, in a query level the planner keeps (one with group by): every json_text then reads the
+    parsed document instead of parsing the text again.
+
+    json_text(document, key, ...): the value at the key path of a json_document, as text; NULL
+    when the document is NULL, the path is missing, or the value is JSON null. Strings come back
+    unescaped; numbers and booleans as their JSON literal (an engine may normalise a number's
+    spelling, e.g. ClickHouse writes -12.50 as -12.5), so type the result with try_cast before
+    comparing. Nested keys: json_text('doc', 'payload', 'amount') reads
+    {"payload": {"amount": ...}}.
 -#}
-{% macro json_text(json) -%}
+{% macro json_document(text) -%}
+    {{ return(adapter.dispatch('json_document', 'warehouse')(text)) }}
+{%- endmacro %}
+
+{#- Postgres: jsonb; malformed text gives NULL instead of failing the whole query. -#}
+{% macro postgres__json_document(text) -%}
+    case when pg_input_is_valid({{ text }}, 'jsonb') then cast({{ text }} as jsonb) end
+{%- endmacro %}
+
+{#- ClickHouse: the text itself; JSONExtract parses it at C speed (and gives NULL if it is not JSON). -#}
+{% macro clickhouse__json_document(text) -%}
+    {{ text }}
+{%- endmacro %}
+
+{#- Vertica: the text itself; json_text reads it as a flex map. -#}
+{% macro vertica__json_document(text) -%}
+    {{ text }}
+{%- endmacro %}
+
+{% macro json_text(document) -%}
     {%- if not varargs -%}
         {{ exceptions.raise_compiler_error("json_text needs at least one key") }}
     {%- endif -%}
-    {{ return(adapter.dispatch('json_text', 'warehouse')(json, varargs)) }}
+    {{ return(adapter.dispatch('json_text', 'warehouse')(document, varargs)) }}
 {%- endmacro %}
 
-{#- Postgres: jsonb path; malformed text gives NULL instead of failing the whole query. -#}
-{% macro postgres__json_text(json, keys) -%}
+{#- Postgres: a jsonb path. -#}
+{% macro postgres__json_text(document, keys) -%}
     {%- set path = [] -%}
     {%- for key in keys -%}
         {%- do path.append('"' ~ key | replace('"', '\\"') ~ '"') -%}
     {%- endfor -%}
     {%- set literal = ('{' ~ path | join(',') ~ '}') | replace("'", "''") -%}
-    case
-        when pg_input_is_valid({{ json }}, 'jsonb')
-            then cast({{ json }} as jsonb) #>> '{{ literal }}'
-    end
+    ({{ document }} #>> '{{ literal }}')
 {%- endmacro %}
 
 {#- ClickHouse: a Nullable(String) extract returns strings unescaped and other values as text. -#}
-{% macro clickhouse__json_text(json, keys) -%}
+{% macro clickhouse__json_text(document, keys) -%}
     {%- set quoted = [] -%}
     {%- for key in keys -%}
         {%- do quoted.append("'" ~ key | replace("\\", "\\\\") | replace("'", "\\'") ~ "'") -%}
     {%- endfor -%}
-    JSONExtract({{ json }}, {{ quoted | join(', ') }}, 'Nullable(String)')
+    JSONExtract({{ document }}, {{ quoted | join(', ') }}, 'Nullable(String)')
 {%- endmacro %}
 
-{#- Vertica: the flex-table map of the document; nested keys are flattened with dots. -#}
-{% macro vertica__json_text(json, keys) -%}
-    maplookup(mapjsonextractor({{ json }}), '{{ keys | join('.') | replace("'", "''") }}')
+{#- Vertica: the flex-table map of the text; nested keys are flattened with dots. -#}
+{% macro vertica__json_text(document, keys) -%}
+    maplookup(mapjsonextractor({{ document }}), '{{ keys | join('.') | replace("'", "''") }}')
+{%- endmacro %}
+
+{#-
+    materialized_cte(): put after `name as` of a CTE that computes what several expressions read
+    (a parsed JSON document). PostgreSQL inlines a CTE referenced once and repeats its
+    expressions at every reference, parsing the same text a dozen times; `materialized` makes it
+    compute each row once. ClickHouse and Vertica evaluate each expression once anyway.
+-#}
+{% macro materialized_cte() -%}
+    {{ return(adapter.dispatch('materialized_cte', 'warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__materialized_cte() -%}
+{%- endmacro %}
+
+{% macro postgres__materialized_cte() -%}
+    materialized
 {%- endmacro %}

@@ -104,6 +104,9 @@ class Postgres(Service):
             "-c",
             "shared_buffers=256MB",
             "-c",
+            # the dbt models sort and hash whole landing tables: 4MB (the default) spills to disk
+            "work_mem=64MB",
+            "-c",
             "max_connections=100",
             "-c",
             "fsync=on",

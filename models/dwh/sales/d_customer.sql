@@ -8,55 +8,51 @@ order_lines as (
 
 ),
 
--- SCD1, attribute by attribute: the latest order line that has the value wins, so a line with
--- an empty name does not erase a known one
-latest_lines as (
+-- SCD1, attribute by attribute: the latest order line wins for the city, the latest line that
+-- has both names wins for the names (a line with an empty name does not erase a known one).
+-- Both rankings in one pass, no self-join: a join of two rankings is a nested loop on
+-- PostgreSQL whenever it underestimates them, which it does before the landing is analyzed.
+ranked as (
 
     select
         order_lines.customer_id,
         order_lines.city_id,
-        row_number() over (
-            partition by order_lines.customer_id
-            order by
-                order_lines.ordered_at desc, order_lines._batch_date desc, order_lines.uniq_id desc
-        ) as line_rank
-    from order_lines
-    where order_lines.customer_id is not null
-
-),
-
-latest_names as (
-
-    select
-        order_lines.customer_id,
         order_lines.first_name,
         order_lines.last_name,
+        order_lines.first_name is not null and order_lines.last_name is not null as has_names,
         row_number() over (
             partition by order_lines.customer_id
             order by
                 order_lines.ordered_at desc, order_lines._batch_date desc, order_lines.uniq_id desc
+        ) as line_rank,
+        row_number() over (
+            partition by order_lines.customer_id
+            order by
+                case
+                    when order_lines.first_name is not null and order_lines.last_name is not null
+                        then 0
+                    else 1
+                end,
+                order_lines.ordered_at desc,
+                order_lines._batch_date desc,
+                order_lines.uniq_id desc
         ) as name_rank
     from order_lines
-    where
-        order_lines.customer_id is not null
-        and order_lines.first_name is not null
-        and order_lines.last_name is not null
+    where order_lines.customer_id is not null
 
 ),
 
 final as (
 
     select
-        {{ assume_not_null('latest_lines.customer_id') }} as customer_id,
-        latest_names.first_name as first_name,
-        latest_names.last_name as last_name,
-        latest_lines.city_id as city_id
-    from latest_lines
-    left join latest_names
-        on
-            latest_lines.customer_id = latest_names.customer_id
-            and latest_names.name_rank = 1
-    where latest_lines.line_rank = 1
+        {{ assume_not_null('ranked.customer_id') }} as customer_id,
+        max(case when ranked.name_rank = 1 and ranked.has_names then ranked.first_name end)
+            as first_name,
+        max(case when ranked.name_rank = 1 and ranked.has_names then ranked.last_name end)
+            as last_name,
+        max(case when ranked.line_rank = 1 then ranked.city_id end) as city_id
+    from ranked
+    group by ranked.customer_id
 
 )
 

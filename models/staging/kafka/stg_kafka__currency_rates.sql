@@ -11,15 +11,15 @@ typed as (
 
     select
         -- keys: the day and the currency pair
-        {{ try_cast(clean_text(json_text('payload', 'payload', 'date_update')), 'timestamp') }}
+        {{ try_cast(clean_text(json_text('doc', 'payload', 'date_update')), 'timestamp') }}
             as date_update_at,
-        {{ try_cast(clean_text(json_text('payload', 'payload', 'currency_code')), 'int') }}
+        {{ try_cast(clean_text(json_text('doc', 'payload', 'currency_code')), 'int') }}
             as currency_code,
-        {{ try_cast(clean_text(json_text('payload', 'payload', 'currency_code_with')), 'int') }}
+        {{ try_cast(clean_text(json_text('doc', 'payload', 'currency_code_with')), 'int') }}
             as currency_code_with,
 
         -- the rate: one unit of currency_code in currency_code_with
-        {{ try_cast(clean_text(json_text('payload', 'payload', 'currency_with_div')), 'rate') }}
+        {{ try_cast(clean_text(json_text('doc', 'payload', 'currency_with_div')), 'rate') }}
             as currency_with_div,
 
         -- timestamps

@@ -25,24 +25,34 @@ messages as (
 
 ),
 
+-- each message's JSON parsed once, for every field read from it
+parsed_json as {{ materialized_cte() }} (
+
+    select
+        messages.*,
+        {{ json_document('messages.payload') }} as doc
+    from messages
+
+),
+
 typed as (
 
     select
         -- ids
-        {{ try_cast(clean_text(json_text('payload', 'user_id')), 'int') }} as user_id,
+        {{ try_cast(clean_text(json_text('doc', 'user_id')), 'int') }} as user_id,
 
         -- attributes
-        {{ clean_text(json_text('payload', 'first_name')) }} as first_name,
-        {{ clean_text(json_text('payload', 'last_name')) }} as last_name,
-        lower({{ clean_text(json_text('payload', 'email')) }}) as email,
-        {{ clean_text(json_text('payload', 'phone')) }} as phone,
+        {{ clean_text(json_text('doc', 'first_name')) }} as first_name,
+        {{ clean_text(json_text('doc', 'last_name')) }} as last_name,
+        lower({{ clean_text(json_text('doc', 'email')) }}) as email,
+        {{ clean_text(json_text('doc', 'phone')) }} as phone,
         {{ canonical_enum(
-            clean_text(json_text('payload', 'loyalty_status')), ['Gold', 'Silver', 'Bronze']
+            clean_text(json_text('doc', 'loyalty_status')), ['Gold', 'Silver', 'Bronze']
         ) }} as loyalty_status,
 
         -- timestamps
         cast(
-            {{ try_cast(clean_text(json_text('payload', 'registration_date')), 'timestamp') }}
+            {{ try_cast(clean_text(json_text('doc', 'registration_date')), 'timestamp') }}
             as date
         ) as registration_date,
 
@@ -54,7 +64,7 @@ typed as (
         _batch_date,
         _loaded_at
 
-    from messages
+    from parsed_json
 
 ),
 

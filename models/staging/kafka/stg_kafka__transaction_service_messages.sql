@@ -1,8 +1,24 @@
+{#-
+    A table, not a view: every message's JSON is parsed once, when its day is built, instead of
+    on every read of every model and test downstream (the topic only grows). Built like the
+    facts: a run rebuilds the days of its window (by `_batch_date`, the day of the message's
+    timestamp) and replaces them whole; see macros/insert_overwrite.sql.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='_batch_date',
+    partition_by_string='_batch_date',
+    order_by='_batch_date, _topic, _partition, _offset',
+    query_settings={'max_partitions_per_insert_block': 0},
+) }}
+
 with
 
 source as (
 
     select * from {{ source('kafka', 'transaction_service_input') }}
+    where {{ incremental_window('_batch_date') }}
 
 ),
 
@@ -27,18 +43,28 @@ messages as (
 
 ),
 
+-- each message's JSON parsed once, for every field read from it here and downstream
+parsed_json as {{ materialized_cte() }} (
+
+    select
+        messages.*,
+        {{ json_document('messages.payload') }} as doc
+    from messages
+
+),
+
 parsed as (
 
     select
         -- ids
-        lower({{ clean_text(json_text('payload', 'object_id')) }}) as object_id,
-        upper({{ clean_text(json_text('payload', 'object_type')) }}) as object_type,
+        lower({{ clean_text(json_text('doc', 'object_id')) }}) as object_id,
+        upper({{ clean_text(json_text('doc', 'object_type')) }}) as object_type,
 
         -- timestamps
-        {{ try_cast(clean_text(json_text('payload', 'sent_dttm')), 'timestamp') }} as sent_dttm,
+        {{ try_cast(clean_text(json_text('doc', 'sent_dttm')), 'timestamp') }} as sent_dttm,
 
-        -- the message as it arrived; the object's fields are read by the models per object type
-        payload,
+        -- the whole message, parsed: the models per object type read their fields from it
+        doc,
 
         -- load metadata
         _topic,
@@ -49,7 +75,7 @@ parsed as (
         _batch_date,
         _loaded_at
 
-    from messages
+    from parsed_json
 
 )
 

@@ -1,0 +1,225 @@
+"""Benchmark: a day's incremental dbt build against history size, and against a full refresh.
+
+    .venv/bin/python bench/bench_dbt.py [--scale 1] [--months 12] [--short-months 1]
+                                        [--targets postgres clickhouse] [--repeat 3]
+
+Starts a private stack (Postgres, ClickHouse) on free ports in a temporary DWH_HOME and lands the
+generated world from the shop's opening day (2022-10-01) on, day by day, with the loaders' own
+code: the sales files through the S3 loader's streaming path (`load_stream`, no S3 server), the
+Kafka topics' records through the Kafka loader's encoder and stream sinks (no broker: noida-db
+is not made for millions of messages; partition 0, offsets counted on), the shop export and the
+persons through their loaders. At `--scale 1` a day is ~3,200 order lines, ~6,000 payment
+messages and ~1,300 shop rows; twelve months are ~1.2 M order lines and ~2.2 M messages.
+
+With `--short-months` of history, then `--months` of history, on each engine:
+- full: `dbt build --full-refresh` with no run date (every model from all history, every test);
+- incremental: `dbt build` for the last day (DWH_RUN_DATE, as `dwh run` and the DAGs pass it):
+  the daily job, tests included; `--repeat` times, the median is shown.
+Both are wall times of the `dbt` command (start-up and parse included: the project is parsed
+once beforehand, so both sides start from a partial parse). Then the ratios:
+incremental(long)/incremental(short) (target <= 1.3: a day's run must not grow with history),
+incremental/full at the long history (target <= 0.1), and ClickHouse/Postgres for the full build.
+Prints the figures; asserts nothing (never a timed test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from ingest.dbt import run_dbt
+from ingest.generators import DEFAULT_SEED, payments, sales, shop
+from ingest.landing import KAFKA_TOPICS, S3_FILES
+from ingest.loaders.faker import load_persons
+from ingest.loaders.kafka_records import Batch, Encoder
+from ingest.loaders.s3 import load_stream
+from ingest.loaders.shop import load_day as load_shop_day
+from ingest.settings import Settings
+from ingest.sinks import connect
+from ingest.sinks.stream import connect_stream
+from ingest.stack.private import private_stack
+
+TARGETS = ("postgres", "clickhouse")
+START = shop.OPENING
+BATCH_RECORDS = 50_000  # the Kafka loader's batch size
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """The fields of a Kafka ConsumerRecord the loader's encoder reads."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp: int
+
+
+def month_end(months: int) -> date:
+    """The last day of `months` months of history from START (30 days a month)."""
+    return START + timedelta(days=30 * months - 1)
+
+
+def day_records(day: date, seed: int, scale: float) -> dict[str, list[tuple[bytes, bytes, int]]]:
+    """The day's Kafka messages per topic as (key, value, timestamp ms), as generated."""
+    published = [(m.key, m.value, m.timestamp_ms) for m in payments.messages(day, seed, scale)]
+    events, _ = shop.registration_events(day, seed, scale)
+    registered = [(e.key.encode(), e.value.encode(), e.timestamp_ms) for e in events]
+    return {payments.TOPIC: published, shop.TOPIC: registered}
+
+
+class TopicWriter:
+    """Appends records to a topic's landing table the way the Kafka loader writes a batch."""
+
+    def __init__(self, target: str, settings: Settings) -> None:
+        self.sink = connect_stream(target, settings)
+        self.encoders = {topic: Encoder(topic) for topic in KAFKA_TOPICS}
+        self.positions: dict[str, int] = {}
+        for topic, table in KAFKA_TOPICS.items():
+            self.sink.ensure(table)
+            self.positions[topic] = self.sink.positions(table, topic).get(0, 0)
+
+    def write(self, topic: str, messages: Iterable[tuple[bytes, bytes, int]]) -> None:
+        start = self.positions[topic]
+        records = [
+            Record(0, start + index, key, value, stamp)
+            for index, (key, value, stamp) in enumerate(messages)
+        ]
+        for first in range(0, len(records), BATCH_RECORDS):
+            batch = Batch(topic)
+            self.encoders[topic].encode(records[first : first + BATCH_RECORDS], batch)
+            expected = {0: self.positions[topic]} if self.positions[topic] else {}
+            self.sink.write(KAFKA_TOPICS[topic], batch, expected)
+            self.positions[topic] = batch.next_offsets[0]
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def land_days(
+    days: list[date], targets: Iterable[str], settings: Settings, seed: int, scale: float
+) -> None:
+    """Land `days` of the generated world into every target (a day at a time, as in production)."""
+    started = time.perf_counter()
+    for target in targets:
+        sink = connect(target, settings)
+        writer = TopicWriter(target, settings)
+        try:
+            for number, day in enumerate(days, 1):
+                for name in S3_FILES:
+                    chunks = sales.render_file(name, day, seed, scale)
+                    load_stream(name, f"bench://{day}/{name}", chunks, day, sink)
+                load_shop_day(day, target, settings, seed, scale)
+                load_persons(day, target, settings, seed, scale)
+                for topic, messages in day_records(day, seed, scale).items():
+                    writer.write(topic, messages)
+                if number % 30 == 0 or number == len(days):
+                    elapsed = time.perf_counter() - started
+                    print(f"  {target}: landed up to {day} ({elapsed:.0f} s)", flush=True)
+        finally:
+            writer.close()
+            sink.close()
+
+
+def timed_dbt(args: list[str], settings: Settings, target: str, run_date: date | None) -> float:
+    started = time.perf_counter()
+    day = run_date.isoformat() if run_date else None
+    run_dbt([*args, "--quiet"], settings, target, run_date=day)
+    return time.perf_counter() - started
+
+
+def slowest_nodes(settings: Settings, count: int = 5) -> str:
+    """The nodes of the last dbt command that took longest, from its run_results.json."""
+    results = json.loads((settings.dbt_project_dir / "target" / "run_results.json").read_text())
+    nodes = sorted(results["results"], key=lambda node: -node["execution_time"])[:count]
+    return ", ".join(f"{n['unique_id'].split('.')[2]} {n['execution_time']:.1f}" for n in nodes)
+
+
+@dataclass
+class Figures:
+    full: float
+    incremental: float
+
+
+def measure(settings: Settings, target: str, last_day: date, repeat: int) -> Figures:
+    full = timed_dbt(["build", "--full-refresh"], settings, target, None)
+    print(f"  {target}: full refresh {full:.1f} s", flush=True)
+    print(f"    slowest: {slowest_nodes(settings)}", flush=True)
+    runs = [timed_dbt(["build"], settings, target, last_day) for _ in range(repeat)]
+    incremental = statistics.median(runs)
+    shown = ", ".join(f"{seconds:.1f}" for seconds in runs)
+    print(f"  {target}: incremental {last_day}: {shown} s", flush=True)
+    print(f"    slowest: {slowest_nodes(settings)}", flush=True)
+    return Figures(full, incremental)
+
+
+def ratio(line: str, value: float, target: str) -> None:
+    print(f"  {line:<58} {value:6.2f}   (target {target})")
+
+
+def run(
+    scale: float, months: int, short_months: int, targets: tuple[str, ...], repeat: int
+) -> None:
+    seed = DEFAULT_SEED
+    short_end, long_end = month_end(short_months), month_end(months)
+    every_day = [START + timedelta(days=n) for n in range((long_end - START).days + 1)]
+    short_days = [day for day in every_day if day <= short_end]
+    with private_stack(list(targets), prefix="dwh-bench-") as settings:
+        for target in targets:  # parse once: every timed command starts from a partial parse
+            run_dbt(["parse", "--quiet"], settings, target)
+        results: dict[str, dict[str, Figures]] = {target: {} for target in targets}
+        for label, days, last in (
+            (f"{short_months} month(s)", short_days, short_end),
+            (f"{months} months", [day for day in every_day if day > short_end], long_end),
+        ):
+            print(f"\nlanding {len(days)} days at scale {scale} ...", flush=True)
+            land_days(days, targets, settings, seed, scale)
+            print(f"history up to {last} ({label}): dbt build timings", flush=True)
+            for target in targets:
+                results[target][label] = measure(settings, target, last, repeat)
+        report(results, f"{short_months} month(s)", f"{months} months")
+
+
+def report(results: dict[str, dict[str, Figures]], short: str, long: str) -> None:
+    print("\nratios")
+    for target, figures in results.items():
+        print(target)
+        ratio(
+            f"incremental({long}) / incremental({short})",
+            figures[long].incremental / figures[short].incremental,
+            "<= 1.3",
+        )
+        ratio(
+            f"incremental / full refresh at {long}",
+            figures[long].incremental / figures[long].full,
+            "<= 0.1",
+        )
+    if set(TARGETS) <= set(results):
+        full = {target: results[target][long].full for target in TARGETS}
+        ratio(
+            f"full build at {long}: clickhouse / postgres",
+            full["clickhouse"] / full["postgres"],
+            "none",
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--short-months", type=int, default=1)
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
+    parser.add_argument("--repeat", type=int, default=3, help="incremental runs; median shown")
+    args = parser.parse_args()
+    if args.short_months >= args.months:
+        parser.error("--short-months must be less than --months")
+    run(args.scale, args.months, args.short_months, tuple(args.targets), args.repeat)
+
+
+if __name__ == "__main__":
+    main()
