@@ -238,7 +238,7 @@ def bench_postgres(settings: Settings, path: Path, lines: int, naive: int, repea
     found = {
         "loader": best_of(
             repeat,
-            "loader  load_day (COPY format csv)",
+            "loader  load_day (COPY format text)",
             lines,
             lambda: _load("postgres", settings),
             lambda: pg_empty_landing(settings),
@@ -288,7 +288,7 @@ def bench_clickhouse(settings: Settings, path: Path, lines: int, naive: int, rep
     found = {
         "loader": best_of(
             repeat,
-            "loader  load_day (HTTP CSV insert)",
+            "loader  load_day (HTTP TSV insert)",
             lines,
             lambda: _load("clickhouse", settings),
             lambda: None,  # each load replaces the day's partition

@@ -2,6 +2,8 @@
 
 Python's csv module reads both as '' before 3.12; the loaders and sinks need the difference,
 because Postgres, ClickHouse and Vertica all load an empty unquoted field as NULL.
+Also the escaping of values in the text format that Postgres `COPY` and ClickHouse
+`TabSeparated` both read.
 """
 
 from __future__ import annotations
@@ -62,3 +64,8 @@ def quote(value: str | None) -> str:
 def format_line(fields: Iterable[str | None]) -> str:
     """One CSV line, no terminator: every value quoted, so any reader gets it back exactly."""
     return ",".join(map(quote, fields))
+
+
+def escape(text: str) -> str:
+    """A value in text format (Postgres COPY, ClickHouse TabSeparated): \\, tab, LF, CR escaped."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")

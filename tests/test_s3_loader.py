@@ -25,9 +25,12 @@ from ingest.generators import sales
 from ingest.landing import LOAD_LOG, S3_FILES, USER_ORDER_LOG
 from ingest.loaders import s3 as loader
 from ingest.sinks import connect
+from ingest.sinks.clickhouse import ClickHouseSink
+from ingest.sinks.postgres import PostgresSink
 
 TARGETS = ["postgres", "clickhouse"]
 CURRENT, OLD, REFUSED, LATE = date(2021, 3, 1), date(2021, 3, 2), date(2021, 3, 3), date(2021, 3, 4)
+TRICKY = date(2021, 3, 5)
 SCALE, DIRT = 0.1, 0.25
 DAY = CURRENT
 # reject reason (its prefix) for each kind of dirt the loader must refuse
@@ -104,6 +107,48 @@ def test_headers_current_old_and_wrong():
     assert current.decode() in str(error.value) and old.decode() in str(error.value)
     with pytest.raises(loader.HeaderError, match="is empty"):
         loader.match_header("price_log.csv", uri, None)
+
+
+# Every kind of value a good line may hold; each must land as parse_line reads it, on every engine.
+TRICKY_LINES = [
+    "1,u1,t,1,Москва,7,Анна,Петрова,101,Смартфон,1,10.00,shipped",
+    '2,u2,t,1,"Мос,ква",7,"А""нна",x,101,i,1,10.00,refunded',
+    '3,u3,t,1,"",7,,x,101,i,1,10.00,',  # an empty string and NULLs
+    "4,u4,t,1,c\\d,7,a\tb,\\N,101,i,1,10%,shipped",  # backslash, tab, a literal \N, %
+    '5,u5,t,1,"a\rb",7,f,l,101,i,1,%d%s,shipped',  # CR inside quotes, % formats
+    "6,u6,t,1,c,7,f,l,101,i,1,10.00,shipped\r",  # a CRLF line end
+    "7,u7,t,1,c,7,f,l,101,i,1,10.00, refunded ",
+    '8,u8,t,1,"",7,"",l,101,"x\\y",1,10.00,shipped',
+]
+
+
+def tricky_file() -> bytes:
+    return (",".join(ORDERS_LAYOUT.columns) + "\n" + "\n".join(TRICKY_LINES) + "\n").encode()
+
+
+def test_text_formats_pass_plain_lines_and_put_empty_strings_aside():
+    """Postgres reads `format text` with ',' (lines as they are, metadata appended), ClickHouse
+    TabSeparated without the batch-wide values; neither can hold '', so those lines go aside."""
+    uri = "s3://b/k,1%"
+    pg = loader.FileReader(
+        "user_order_log.csv", uri, [tricky_file()], DAY, PostgresSink.line_format
+    )
+    lines = b"".join(pg).decode().split("\n")
+    assert lines[0] == TRICKY_LINES[0] + f",s3://b/k\\,1%,2,{DAY}"
+    assert (  # the line after the one put aside
+        lines[2]
+        == TRICKY_LINES[3].replace("\\", "\\\\").replace("\t", "\\t") + f",s3://b/k\\,1%,5,{DAY}"
+    )
+    ch = loader.FileReader(
+        "user_order_log.csv", uri, [tricky_file()], DAY, ClickHouseSink.line_format
+    )
+    lines = b"".join(ch).decode().split("\n")
+    assert lines[0] == TRICKY_LINES[0].replace(",", "\t") + "\t2"
+    assert lines[1] == "\t".join(parse_line(TRICKY_LINES[1])) + "\t3"
+    for reader, metadata in ((pg, [uri, "4", str(DAY)]), (ch, ["4"])):
+        aside = b"".join(reader.aside.chunks()).decode().splitlines()
+        assert reader.aside.count == len(aside) == 2 and reader.loaded == len(TRICKY_LINES)
+        assert parse_line(aside[0]) == [*parse_line(TRICKY_LINES[2]), *metadata]
 
 
 @pytest.mark.parametrize("chunk_size", [1, 997, 1 << 20])
@@ -318,6 +363,30 @@ def test_a_wrong_header_refuses_the_file_and_loads_the_others(dwh, published, ta
     assert status["user_order_log.csv"][0] == "refused"
     assert "expected" in status["user_order_log.csv"][1]
     assert status["notes.txt"][0] == "skipped" and status["price_log.csv"] == ("loaded", None)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_kind_of_value_lands_exactly(dwh, target):
+    day, bucket = TRICKY, dwh["DWH_S3_BUCKET"]
+    key = s3.day_prefix(day, dwh) + "user_order_log.csv"
+    s3.client(dwh).put_object(Bucket=bucket, Key=key, Body=tricky_file())
+    try:
+        [result] = loader.load_day(day, target, dwh)
+        assert (result.loaded, result.rejected) == (len(TRICKY_LINES), 0)
+        landed = fetch(
+            target,
+            dwh,
+            f"select {', '.join(USER_ORDER_LOG.all_columns)} from raw_s3.user_order_log"  # noqa: S608
+            " where _batch_date = %(day)s order by _line_number",
+            {"day": day},
+        )
+        expected = [
+            (*parse_line(line.removesuffix("\r")), f"s3://{bucket}/{key}", number, day)
+            for number, line in enumerate(TRICKY_LINES, start=2)
+        ]
+        assert [tuple(row) for row in landed] == expected
+    finally:
+        clear(dwh, day)
 
 
 def test_the_cli_loads_a_day_and_reports_a_refused_file(dwh, published):

@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from ingest.csvline import escape
 from ingest.landing import KAFKA_META, Table
 
 # Reasons (a prefix; the rest says where exactly). Tests and people grep for these.
@@ -42,10 +43,6 @@ _validate = msgspec.json.Decoder(msgspec.Raw).decode  # checks the syntax, build
 def rejects_table(table: Table) -> Table:
     """The rejects of a Kafka table: reason, raw, origin, plus where the record came from."""
     return Table(table.schema, f"{table.name}_rejects", table.rejects.columns, KAFKA_META)
-
-
-def escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 @dataclass

@@ -33,7 +33,7 @@ import logging
 import re
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
@@ -42,15 +42,16 @@ from operator import is_not, methodcaller
 from queue import Empty, Full, Queue
 from typing import Any
 
-from ingest.csvline import QUOTING, LineError, format_line, parse_line, quote
-from ingest.landing import LOAD_LOG, S3_FILES, Table
+from ingest.csvline import QUOTING, LineError, escape, format_line, parse_line, quote
+from ingest.landing import LOAD_LOG, S3_FILE_META, S3_FILES, Table
 from ingest.loaders import LoadResult, RefusedError
 from ingest.settings import Settings
-from ingest.sinks import Row, Sink, connect
+from ingest.sinks import CSV_LINES, LineFormat, Row, Sink, connect
 
 log = logging.getLogger(__name__)
 
 READ_BYTES = 1 << 20
+SOURCE_COLUMN = S3_FILE_META[0][0]  # `_source_file`: the same for every line of a file
 MAX_HEADER_BYTES = 64 << 10
 STATUSES = frozenset({"shipped", "refunded"})
 
@@ -113,8 +114,8 @@ def _check_status(value: str | None) -> None:
 
 
 # A line goes the careful way if it has any of these (or is not valid UTF-8).
-_SPECIAL = re.compile(rb'["\\\r\x00]')
-_SPECIAL_BYTES = (b'"', b"\\", b"\r", b"\x00")
+_SPECIAL = re.compile(rb'["\\\r\t\x00]')
+_SPECIAL_BYTES = (b'"', b"\\", b"\r", b"\t", b"\x00")
 _STATUS_BYTES = frozenset({b"shipped", b"refunded", b""})
 _STATUS_ENDS = (b",shipped", b",refunded", b",")
 _STATUS_ENDINGS = tuple(end + b"\n" for end in _STATUS_ENDS)
@@ -129,11 +130,11 @@ def _utf8(data: bytes) -> bool:
     return True
 
 
-def check_line(layout: Layout, raw: bytes) -> bytes:
-    """One line as CSV content for the landing table (before padding and metadata).
+def read_line(layout: Layout, raw: bytes) -> list[str | None] | None:
+    """None for a plain line that is good as it is; the fields of any other good line.
 
-    A plain line (UTF-8; no quote, backslash, CR or NUL) comes back as it is; any other line is
-    parsed and re-written with every value quoted. LineError says why a line cannot be read.
+    Plain: UTF-8, no quote, backslash, CR, tab or NUL: the same bytes are a CSV line and a
+    text-format line. LineError says why a line cannot be read.
     """
     expected = len(layout.columns)
     if _SPECIAL.search(raw) is None and _utf8(raw):
@@ -144,7 +145,7 @@ def check_line(layout: Layout, raw: bytes) -> bytes:
             status = raw.split(b",")[layout.status_index]
             if status not in _STATUS_BYTES:
                 _check_status(status.decode())
-        return raw
+        return None
     try:
         text = raw.decode()
     except UnicodeDecodeError as error:
@@ -156,7 +157,31 @@ def check_line(layout: Layout, raw: bytes) -> bytes:
         raise LineError(f"{REASON_FIELDS}: expected {expected}, found {len(fields)}")
     if layout.status_index is not None:
         _check_status(fields[layout.status_index])
-    return format_line(fields).encode()
+    return fields
+
+
+def check_line(layout: Layout, raw: bytes) -> bytes:
+    """One line as CSV content for the landing table (before padding and metadata).
+
+    A plain line comes back as it is; any other good line is re-written with every value
+    quoted. LineError says why a line cannot be read.
+    """
+    fields = read_line(layout, raw)
+    return raw if fields is None else format_line(fields).encode()
+
+
+def text_line(fields: list[str | None], delimiter: bytes) -> bytes:
+    """A line's values in text format (see LineFormat); none of them may be ''."""
+    separator = delimiter.decode()
+    escaped = f"\\{separator}"
+
+    def value(field: str | None) -> str:
+        if field is None:
+            return ""
+        text = escape(field)
+        return text if separator == "\t" else text.replace(separator, escaped)
+
+    return separator.join(map(value, fields)).encode()
 
 
 def match_header(name: str, uri: str, line: bytes | None) -> Layout:
@@ -214,15 +239,18 @@ def _lines_of(block: bytes, positions: Iterable[int]) -> set[int]:
     return found
 
 
-def _bad_endings(block: bytes, lines: list[bytes], count: int) -> list[int]:
+def _bad_endings(block: bytes, count: int) -> list[int]:
     """Indices of the lines that do not end with an allowed status (or none).
 
-    Counting the allowed endings answers "all good?" at C speed. If not, every allowed ending
-    is replaced by a marker: the newlines left are the bad lines' ends.
+    Counting the allowed endings answers "all good?" at C speed (the empty status last: it is
+    the rare one, and the slowest to count). If not, every allowed ending is replaced by a
+    marker: the newlines left are the bad lines' ends.
     """
-    if sum(map(block.count, _STATUS_ENDINGS)) == count:
+    found = block.count(_STATUS_ENDINGS[0]) + block.count(_STATUS_ENDINGS[1])
+    if found == count or found + block.count(_STATUS_ENDINGS[2]) == count:
         return []
     if b"\x01" in block or b"\r" in block:  # the marker is taken: ask each line
+        lines = block.split(b"\n")[:count]
         ends = map(methodcaller("endswith", _STATUS_ENDS), lines)
         return [index for index, ok in enumerate(ends) if not ok]
     marked = block
@@ -237,27 +265,54 @@ def _bad_endings(block: bytes, lines: list[bytes], count: int) -> list[int]:
     return bad
 
 
+class Aside:
+    """Lines the text format cannot hold (an empty string value), as csv; spooled past a few MiB."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115
+
+    def add(self, line: bytes) -> None:
+        self._spool.write(line)
+        self.count += 1
+
+    def chunks(self) -> Iterator[bytes]:
+        self._spool.seek(0)
+        while chunk := self._spool.read(READ_BYTES):
+            yield chunk
+
+    def close(self) -> None:
+        self._spool.close()
+
+
 class FileReader:
-    """Turns a file's byte stream into landing CSV blocks (content + metadata), block by block.
+    """Turns a file's byte stream into landing lines (content + metadata), block by block.
 
     `header()` reads and checks the first line before anything is sent anywhere; iterating then
-    yields the converted blocks and fills `loaded` and `rejects`.
+    yields the converted blocks, in the sink's line format `fmt`, and fills `loaded`, `rejects`
+    and `aside`.
     """
 
-    def __init__(self, name: str, uri: str, chunks: Iterable[bytes], batch_date: date) -> None:
-        self.name, self.uri = name, uri
+    def __init__(
+        self,
+        name: str,
+        uri: str,
+        chunks: Iterable[bytes],
+        batch_date: date,
+        fmt: LineFormat = CSV_LINES,
+    ) -> None:
+        self.name, self.uri, self.batch_date, self.fmt = name, uri, batch_date, fmt
         self._chunks = iter(chunks)
         self._rest = b""
         self._line = 1
         self.loaded = 0
         self.rejects = Rejects()
-        # unquoted when it can be: a plain line stays free of quotes for every engine
-        plain = not re.search(r'[",\\\r\n]', uri)
-        source = (uri if plain else quote(uri)).encode()
-        self._suffix = b""  # padding for missing columns, then the metadata; set by header()
+        self.aside = Aside()
+        self._translate = None if fmt.delimiter == b"," else bytes.maketrans(b",", fmt.delimiter)
+        # what follows each line's content, `%d` for its number; set by header()
+        self._suffix = self._csv_suffix = b""
         self._commas = 0
         self._commas_line = b""
-        self._meta = b"," + source.replace(b"%", b"%%") + b",%d," + batch_date.isoformat().encode()
         self.layout: Layout | None = None
 
     def header(self) -> Layout:
@@ -271,8 +326,21 @@ class FileReader:
         self.layout = match_header(self.name, self.uri, line if found or line else None)
         self._commas = len(self.layout.columns) - 1
         self._commas_line = b"," * self._commas + b"\n"
-        self._suffix = b"," * self.layout.missing + self._meta + b"\n"
+        self._suffix = self._line_end(self.layout, self.fmt.text, self.fmt.delimiter)
+        self._csv_suffix = self._line_end(self.layout, False, b",")
         return self.layout
+
+    def _line_end(self, layout: Layout, text: bool, delimiter: bytes) -> bytes:
+        """Padding for missing columns (NULL), the metadata and '\\n'; `%d` is the line number."""
+        if text:
+            source = text_line([self.uri], delimiter)
+        else:  # unquoted when it can be: a plain line stays free of quotes for every engine
+            plain = not re.search(r'[",\\\r\n]', self.uri)
+            source = (self.uri if plain else quote(self.uri)).encode()
+        meta = [b"%d"]
+        if self.fmt.constants_in_lines:
+            meta = [source.replace(b"%", b"%%"), b"%d", self.batch_date.isoformat().encode()]
+        return delimiter * (layout.missing + 1) + delimiter.join(meta) + b"\n"
 
     def __iter__(self) -> Iterator[bytes]:
         layout = self.layout or self.header()
@@ -291,46 +359,76 @@ class FileReader:
             yield b"\n"
 
     def _convert(self, layout: Layout, block: bytes) -> bytes:
-        """Complete lines in, landing CSV out; bad lines go to the rejects.
+        """Complete lines in, landing lines out; bad lines go to the rejects.
 
         The checks run on the whole block at C speed (count commas per line from the block
         with everything else deleted, count the allowed line endings, look for special bytes);
-        only the lines they flag get Python code (check_line). Appending the metadata is a
-        C-level map too: the loader must keep up with the engine's own CSV parser.
+        only the lines they flag get Python code (read_line). Every other line stays as it is
+        (text format with a tab: its commas become tabs), and the metadata is appended by one
+        C-level `%` over the whole block: the loader must keep up with the engine's own parser.
         """
-        lines: list[bytes | None] = list(block.split(b"\n"))
-        lines.pop()
-        count = len(lines)
+        count = block.count(b"\n")
         first = self._line + 1
         self._line += count
-        if b"\r" in block:
-            lines = [raw[:-1] if raw.endswith(b"\r") else raw for raw in lines]
+        flagged = self._flag(layout, block, count)
+        out = block if self._translate is None else block.translate(self._translate)
+        numbers: Sequence[int] = range(first, first + count)
+        if flagged:
+            out, numbers = self._careful(layout, block, out, flagged, first)
+        self.loaded += len(numbers)
+        if b"%" in out:
+            out = out.replace(b"%", b"%%")
+        return out.replace(b"\n", self._suffix) % tuple(numbers)
+
+    def _flag(self, layout: Layout, block: bytes, count: int) -> set[int]:
+        """The indices of the lines that need a closer look."""
+        if not _utf8(block):
+            return set(range(count))
         flagged: set[int] = set()
         commas = block.translate(None, _NOT_COMMA_OR_NEWLINE)
         if commas != self._commas_line * count:
             lengths = enumerate(map(len, commas.split(b"\n")[:count]))
             flagged.update(index for index, found in lengths if found != self._commas)
         if layout.status_index == len(layout.columns) - 1:
-            flagged.update(_bad_endings(block, lines, count))
+            flagged.update(_bad_endings(block, count))
         for special in _SPECIAL_BYTES:
             flagged.update(_lines_of(block, _positions(block, special)))
-        if not _utf8(block):
-            flagged = set(range(count))
+        return flagged
+
+    def _careful(
+        self, layout: Layout, block: bytes, out: bytes, flagged: set[int], first: int
+    ) -> tuple[bytes, list[int]]:
+        """The flagged lines one by one: rejected, kept, re-written or put aside.
+
+        Returns the lines kept (each ending in '\\n') and their numbers.
+        """
+        raws = block.split(b"\n")
+        lines: list[bytes | None] = list(raws if out is block else out.split(b"\n"))
+        lines.pop()
         for index in sorted(flagged):
+            raw = raws[index].removesuffix(b"\r")
             try:
-                lines[index] = check_line(layout, lines[index])
+                fields = read_line(layout, raw)
             except LineError as error:
-                self.rejects.add(str(error), lines[index], f"{self.uri}#{first + index}")
+                self.rejects.add(str(error), raw, f"{self.uri}#{first + index}")
                 lines[index] = None
-        numbers: Iterable[int] = range(first, first + count)
-        if None in lines:
-            kept = list(map(is_not, lines, repeat(None)))
-            lines, numbers = list(compress(lines, kept)), compress(numbers, kept)
-        self.loaded += len(lines)
-        out: list[bytes | None] = [None] * (2 * len(lines))
-        out[::2] = lines  # each line, then its padding and metadata
-        out[1::2] = map(self._suffix.__mod__, numbers)
-        return b"".join(out)  # type: ignore[arg-type]
+                continue
+            if fields is None:
+                lines[index] = raw if self._translate is None else raw.translate(self._translate)
+            elif not self.fmt.text:
+                lines[index] = format_line(fields).encode()
+            elif "" in fields:
+                self.aside.add(format_line(fields).encode() + self._csv_suffix % (first + index))
+                self.loaded += 1
+                lines[index] = None
+            else:
+                lines[index] = text_line(fields, self.fmt.delimiter)
+        numbers = range(first, first + len(lines))
+        kept = list(map(is_not, lines, repeat(None)))
+        lines = list(compress(lines, kept))
+        if not lines:
+            return b"", []
+        return b"\n".join(lines) + b"\n", list(compress(numbers, kept))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -409,19 +507,22 @@ def load_stream(
     Raises HeaderError before touching the sink if the header is not a known layout.
     """
     table = S3_FILES[name]
-    reader = FileReader(name, uri, chunks, batch_date)
+    reader = FileReader(name, uri, chunks, batch_date, sink.line_format)
     try:
         reader.header()
-        written = sink.replace_batch_csv(table, batch_date, prefetch(reader))
+        written = sink.replace_batch_lines(
+            table, batch_date, prefetch(reader), reader.aside.chunks, {SOURCE_COLUMN: uri}
+        )
         if written != reader.loaded:
             raise RuntimeError(
-                f"{uri}: the engine took {written} rows but {reader.loaded} were sent; the CSV "
+                f"{uri}: the engine took {written} rows but {reader.loaded} were sent; the "
                 "dialects disagree: this is a bug in ingest/loaders/s3.py"
             )
         sink.replace_batch(table.rejects, batch_date, reader.rejects.rows())
         return reader.loaded, reader.rejects.count
     finally:
         reader.rejects.close()
+        reader.aside.close()
 
 
 def list_day(client: Any, bucket: str, prefix: str) -> list[dict]:

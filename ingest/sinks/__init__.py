@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from ingest.landing import Table
+from ingest.landing import BATCH_COLUMNS, Table
 from ingest.settings import Settings
 
 Row = tuple[str | None, ...]
 TARGETS = ("postgres", "clickhouse", "vertica")
 
 
+@dataclass(frozen=True)
+class LineFormat:
+    """The lines `Sink.replace_batch_lines` takes: the form its engine's bulk path reads fastest.
+
+    csv (`text` False): RFC 4180, '\\n' line ends; an empty unquoted field is NULL, a quoted ""
+    an empty string.
+    text: fields split by `delimiter`, an empty field is NULL, backslash escapes (`\\\\`, `\\n`,
+    `\\r`, `\\t`, and a backslash before the delimiter): Postgres `COPY (format text, null '')`,
+    ClickHouse TabSeparated with an empty NULL. Parsed with less work than CSV, and a CSV line
+    without quotes, backslashes, CR or tabs is already such a line with ',' as delimiter. An empty
+    string has no spelling in it: a line holding one comes, as csv, in the `aside` stream.
+    constants_in_lines: False when the sink fills the batch-wide metadata (`_batch_date` and the
+    `constants`) itself, so that each line carries only its own values.
+    """
+
+    text: bool
+    delimiter: bytes = b","
+    constants_in_lines: bool = True
+
+    def columns(self, table: Table, constants: Iterable[str]) -> tuple[str, ...]:
+        """The columns each line holds, in order."""
+        if self.constants_in_lines:
+            return table.all_columns
+        left_out = {*constants, BATCH_COLUMNS[0]}
+        return tuple(column for column in table.all_columns if column not in left_out)
+
+
+CSV_LINES = LineFormat(text=False)
+
+
 class Sink(Protocol):
+    line_format: LineFormat
+
     def replace_batch(self, table: Table, batch_date: date, rows: Iterable[Row]) -> int:
         """Atomically replace the rows of `batch_date` in `table` with `rows`; return the count.
 
@@ -22,14 +55,21 @@ class Sink(Protocol):
         """
         ...
 
-    def replace_batch_csv(self, table: Table, batch_date: date, chunks: Iterable[bytes]) -> int:
-        """Like replace_batch, from CSV bytes: the same atomic replacement of the day.
+    def replace_batch_lines(
+        self,
+        table: Table,
+        batch_date: date,
+        chunks: Iterable[bytes],
+        aside: Callable[[], Iterable[bytes]],
+        constants: Mapping[str, str],
+    ) -> int:
+        """Like replace_batch, from lines in `line_format`: the same atomic replacement of the day.
 
-        UTF-8, '\\n'-terminated lines holding every column of `table.all_columns`, RFC 4180
-        quoting; an empty unquoted field is NULL, a quoted "" an empty string.
-
-        For loaders that already hold CSV (ingest/loaders/s3.py): it goes to the engine's CSV
-        bulk path without becoming Python rows. Returns the row count the engine reports.
+        `chunks`: UTF-8 lines holding `line_format.columns(table, constants)`; `aside()`, asked
+        for once `chunks` is exhausted: csv lines of the same columns that the text format cannot
+        hold; `constants`: metadata column -> its value for every line of the batch.
+        For loaders that already hold lines of text (ingest/loaders/s3.py): they go to the
+        engine's bulk path without becoming Python rows. Returns the row count the engine reports.
         """
         ...
 

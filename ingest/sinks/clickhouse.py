@@ -7,14 +7,14 @@ that makes a reload replace the day: readers see the old rows or the new ones, n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import date
 from itertools import chain, islice
 
-from ingest.landing import Table
+from ingest.landing import BATCH_COLUMNS, Table
 from ingest.settings import Settings
-from ingest.sinks import Row
+from ingest.sinks import LineFormat, Row
 from ingest.stack.clickhouse import client
 
 INSERT_BLOCK = 100_000
@@ -43,10 +43,24 @@ CSV_AS_POSTGRES = {
     "input_format_csv_detect_header": 0,
 }
 
+# TabSeparated read like Postgres reads `COPY (format text, null '')`: an empty field is NULL.
+TEXT_AS_POSTGRES = {
+    "format_tsv_null_representation": "",
+    "input_format_tsv_empty_as_default": 0,
+    "input_format_tsv_detect_header": 0,
+    "input_format_tsv_crlf_end_of_line": 0,
+}
+# A streamed insert writes a part every quarter million rows or so, while the rest still
+# arrives, instead of all of a file's parts once the last line is in (the default squashes
+# a million rows first). Merging the parts afterwards costs what merging the default's would.
+STREAMED_INSERT = {"min_insert_block_size_rows": 262_144}
+
 TYPES = {"text": "Nullable(String)", "int": "Int64", "timestamp": "DateTime64(3, 'UTC')"}
 
 
 class ClickHouseSink:
+    line_format = LineFormat(text=True, delimiter=b"\t", constants_in_lines=False)
+
     def __init__(self, settings: Settings) -> None:
         self.client = client(settings)
 
@@ -75,29 +89,57 @@ class ClickHouseSink:
 
         return self._swap_in(table, batch_date, fill)
 
-    def replace_batch_csv(self, table: Table, batch_date: date, chunks: Iterable[bytes]) -> int:
-        """Like replace_batch, from CSV bytes holding every column of `table.all_columns`.
+    def replace_batch_lines(
+        self,
+        table: Table,
+        batch_date: date,
+        chunks: Iterable[bytes],
+        aside: Callable[[], Iterable[bytes]],
+        constants: Mapping[str, str],
+    ) -> int:
+        """Like replace_batch, from lines in `line_format` (see LineFormat).
 
-        Streamed as one HTTP `INSERT ... FORMAT CSV`, read the way Postgres reads CSV: values
-        as they are (no trimming), an empty unquoted field NULL, a quoted "" an empty string.
+        The lines hold no batch-wide values: the scratch table gets them as column defaults
+        (`_batch_date` and `constants`), so ClickHouse parses each line's own values only. They
+        are streamed as one HTTP `INSERT ... FORMAT TabSeparated` (an empty field NULL), then
+        the aside lines, if any, as one `FORMAT CSV` insert read the way Postgres reads CSV.
         Returns the count the server reports.
         """
+        columns = list(self.line_format.columns(table, constants))
+        defaults = [(column, "String", value) for column, value in constants.items()]
+        defaults.append((BATCH_COLUMNS[0], "Date", batch_date))
 
         def fill(scratch: Table) -> int:
-            iterator = iter(chunks)
-            first = next(iterator, None)
-            if first is None:
-                return 0
-            summary = self.client.raw_insert(
-                _name(scratch),
-                column_names=list(table.all_columns),
-                insert_block=chain([first], iterator),
-                settings=CSV_AS_POSTGRES,
-                fmt="CSV",
+            self.client.command(
+                f"alter table {_name(scratch)} "
+                + ", ".join(
+                    f"modify column {quote(column)} default {{v{i}:{kind}}}"
+                    for i, (column, kind, _) in enumerate(defaults)
+                ),
+                parameters={f"v{i}": value for i, (_, _, value) in enumerate(defaults)},
             )
-            return int(summary.written_rows)
+            text = {**TEXT_AS_POSTGRES, **STREAMED_INSERT}
+            count = self._insert(scratch, columns, chunks, "TabSeparated", text)
+            return count + self._insert(scratch, columns, aside(), "CSV", CSV_AS_POSTGRES)
 
         return self._swap_in(table, batch_date, fill)
+
+    def _insert(
+        self, scratch: Table, columns: list[str], chunks: Iterable[bytes], fmt: str, settings: dict
+    ) -> int:
+        """Stream the bytes as one HTTP insert (none if there are none); the rows written."""
+        iterator = iter(chunks)
+        first = next(iterator, None)
+        if first is None:
+            return 0
+        summary = self.client.raw_insert(
+            _name(scratch),
+            column_names=columns,
+            insert_block=chain([first], iterator),
+            settings=settings,
+            fmt=fmt,
+        )
+        return int(summary.written_rows)
 
     def _swap_in(self, table: Table, batch_date: date, fill: Callable[[Table], int]) -> int:
         """Fill a scratch copy of `table`, then swap its partition in (or drop it if empty)."""

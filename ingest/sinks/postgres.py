@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
 import psycopg
@@ -10,7 +10,7 @@ from psycopg import sql
 
 from ingest.landing import Table
 from ingest.settings import Settings
-from ingest.sinks import Row
+from ingest.sinks import LineFormat, Row
 from ingest.stack.postgres import connect
 
 
@@ -46,7 +46,22 @@ def create_landing_table(conn: psycopg.Connection, table: Table) -> None:
     )
 
 
+def _copy_chunks(cur: psycopg.Cursor, statement: sql.Composed, chunks: Iterable[bytes]) -> int:
+    """COPY the bytes (nothing at all if there are none); the row count the server reports."""
+    iterator = iter(chunks)
+    first = next(iterator, None)
+    if first is None:
+        return 0
+    with cur.copy(statement) as out:
+        out.write(first)
+        for chunk in iterator:
+            out.write(chunk)
+    return cur.rowcount
+
+
 class PostgresSink:
+    line_format = LineFormat(text=True)
+
     def __init__(self, settings: Settings) -> None:
         self.conn = connect(settings)
 
@@ -71,25 +86,32 @@ class PostgresSink:
                     count += 1
         return count
 
-    def replace_batch_csv(self, table: Table, batch_date: date, chunks: Iterable[bytes]) -> int:
-        """Like replace_batch, from CSV bytes holding every column of `table.all_columns`.
+    def replace_batch_lines(
+        self,
+        table: Table,
+        batch_date: date,
+        chunks: Iterable[bytes],
+        aside: Callable[[], Iterable[bytes]],
+        constants: Mapping[str, str],
+    ) -> int:
+        """Like replace_batch, from lines in `line_format` (see LineFormat).
 
-        The bytes go to `COPY ... (format csv)` untouched: an empty unquoted field is NULL, a
-        quoted empty one an empty string. Returns the count the server reports.
+        The bytes go to `COPY ... (format text, delimiter ',', null '')` untouched (its parser
+        does about a sixth less work than the CSV one), then the aside lines, if any, to a
+        `COPY ... (format csv)` in the same transaction. Returns the count the server reports.
         """
         self.ensure_table(table)
-        copy = sql.SQL("copy {} ({}) from stdin (format csv)").format(
-            _name(table),
-            sql.SQL(", ").join(map(sql.Identifier, table.all_columns)),
+        columns = sql.SQL(", ").join(map(sql.Identifier, table.all_columns))
+        text = sql.SQL("copy {} ({}) from stdin (format text, delimiter {}, null '')").format(
+            _name(table), columns, sql.Literal(self.line_format.delimiter.decode())
         )
+        csv = sql.SQL("copy {} ({}) from stdin (format csv)").format(_name(table), columns)
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute(
                 sql.SQL("delete from {} where _batch_date = %s").format(_name(table)), (batch_date,)
             )
-            with cur.copy(copy) as out:
-                for chunk in chunks:
-                    out.write(chunk)
-            return cur.rowcount
+            count = _copy_chunks(cur, text, chunks)
+            return count + _copy_chunks(cur, csv, aside())
 
     def close(self) -> None:
         self.conn.close()

@@ -12,15 +12,15 @@ Statements and streams are built by pure functions, unit-tested without a server
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from ingest.csvline import parse_line
 from ingest.landing import Table
 from ingest.settings import Settings
-from ingest.sinks import Row
+from ingest.sinks import CSV_LINES, Row
 
 TYPES = {"text": "varchar(65000)", "int": "int", "timestamp": "timestamptz"}
 BLOCK_ROWS = 10_000
@@ -87,7 +87,7 @@ def encode_rows(rows: Iterable[Row], batch_date: date) -> Iterator[bytes]:
 
 
 def csv_to_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """CSV lines (see Sink.replace_batch_csv) as the COPY stream.
+    """CSV lines (see ingest.sinks.LineFormat) as the COPY stream.
 
     A line without quotes or backslashes means the same to both parsers and passes as is; any
     other line is parsed and re-encoded. Chunks may split lines anywhere.
@@ -110,6 +110,10 @@ def _reencode(line: bytes) -> bytes:
     if b'"' in line or b"\\" in line:
         line = ",".join(map(encode_value, parse_line(line.decode()))).encode()
     return line + b"\n"
+
+
+def _later(lines: Callable[[], Iterable[bytes]]) -> Iterator[bytes]:
+    yield from lines()
 
 
 class ChunkReader:
@@ -149,6 +153,8 @@ def connect(settings: Settings):
 
 
 class VerticaSink:
+    line_format = CSV_LINES
+
     def __init__(self, settings: Settings) -> None:
         self.conn = connect(settings)
 
@@ -175,8 +181,16 @@ class VerticaSink:
     def replace_batch(self, table: Table, batch_date: date, rows: Iterable[Row]) -> int:
         return self._replace(table, batch_date, encode_rows(rows, batch_date))
 
-    def replace_batch_csv(self, table: Table, batch_date: date, chunks: Iterable[bytes]) -> int:
-        return self._replace(table, batch_date, csv_to_stream(chunks))
+    def replace_batch_lines(
+        self,
+        table: Table,
+        batch_date: date,
+        chunks: Iterable[bytes],
+        aside: Callable[[], Iterable[bytes]],
+        constants: Mapping[str, str],
+    ) -> int:
+        """Like replace_batch, from csv lines (nothing is ever aside for csv)."""
+        return self._replace(table, batch_date, csv_to_stream(chain(chunks, _later(aside))))
 
     def close(self) -> None:
         self.conn.close()
