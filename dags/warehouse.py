@@ -47,6 +47,7 @@ def warehouse(target: str) -> None:
             render_config=dbt.render,
             operator_args=dbt.operator_args,
         )
+        orchestration.report_after_build(transform)
 
         preflight >> ingest >> transform
 

@@ -116,6 +116,11 @@ def airflow_env(settings: Settings, environ: dict[str, str] | None = None) -> di
         # how workers reach the API server ("localhost" may resolve to ::1, where nothing listens)
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # The watcher's build keeps each model's result for its retry when it fails (its failure
+        # and retry callbacks save them); "reliable" would also rewrite all of them to a Variable
+        # at every result: a third slower here. Without the copy, a build killed outright
+        # leaves its retry nothing to report, and each model's task then builds it alone.
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         # Cosmos's caches (dbt ls output, partial parse) per AIRFLOW_HOME, not a shared /tmp/cosmos
         "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "warehouse",

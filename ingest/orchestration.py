@@ -26,6 +26,7 @@ from ingest.generators import DEFAULT_SEED
 from ingest.settings import OPTIONAL_SECRETS, SECRETS, Settings
 
 if TYPE_CHECKING:  # Cosmos imports Airflow: only the DAG files' callers pay for it
+    from airflow.sdk import TaskGroup
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ LOCAL_TARGETS = ("postgres", "clickhouse")  # always there: the local stack serv
 RUN_DATE = "{{ data_interval_start | ds }}"
 WEBHOOK_ENV = "DWH_ALERT_WEBHOOK_URL"
 PROBE_TIMEOUT = 5  # seconds per reachability probe: a dead server fails the preflight quickly
+PRODUCER_RETRY_DELAY = timedelta(seconds=1)  # see cosmos_configs
 
 IngestFunction = Callable[[date, str, Settings, int, float], list[Any]]
 
@@ -342,11 +344,17 @@ def cosmos_configs(target: str, settings: Settings | None = None) -> CosmosConfi
     """How `target`'s DAG renders and runs the dbt project.
 
     Rendered from the manifest of `dbt parse` when it is current (fast: no dbt at parse time),
-    else from `dbt ls` (Cosmos caches its output). One task per model running `dbt build` on it:
-    the model, then its tests; tests on several models get their own task after all of them.
+    else from `dbt ls` (Cosmos caches its output). Cosmos's watcher mode: one task runs a single
+    `dbt build` of the whole project (dbt's own threads and order, one parse); each model then
+    gets one light task passing when the build built it and passed every test on it (a test on
+    several models counts for each: a task of its own would only ever watch, never see a
+    result), which on a retry builds its model alone (ingest/cosmos_watcher.py). See
+    docs/airflow.md for why and how it fails.
     """
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    from ingest import cosmos_watcher
 
     settings = settings or settings_module.load()
     project_dir = settings.dbt_project_dir
@@ -368,15 +376,37 @@ def cosmos_configs(target: str, settings: Settings | None = None) -> CosmosConfi
             profiles_yml_filepath=project_dir / "profiles.yml",
         ),
         execution=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.DBT_RUNNER,
+            execution_mode=ExecutionMode.WATCHER,
+            invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=dbt_executable(),
+            # the build's retry only skips (Cosmos never runs a second whole build): no wait
+            setup_operator_args={"retry_delay": PRODUCER_RETRY_DELAY},
         ),
         render=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST if use_manifest else LoadMode.DBT_LS,
             test_behavior=TestBehavior.BUILD,
-            should_detach_multiple_parents_tests=True,
+            should_detach_multiple_parents_tests=False,
+            node_converters=dict.fromkeys(cosmos_watcher.BUILT, cosmos_watcher.build_sensor),
             emit_datasets=False,
         ),
         operator_args={"append_env": True},
     )
+
+
+def report_after_build(group: TaskGroup) -> None:
+    """Start the watcher group's per-model tasks once its `dbt build` task has ended.
+
+    Cosmos starts them beside the build, waiting on its results. `airflow dags test` runs one
+    task at a time, in no set order: a model's task run before the build would wait forever.
+    After it, each finds its result at once. `none_failed`: when the build fails (a model or a
+    test did), its retry ends it as skipped, and the per-model tasks must still run, to fail
+    where dbt failed and retry that model alone; a failed ingest still stops them.
+    """
+    from airflow.sdk import TriggerRule
+    from cosmos.constants import PRODUCER_WATCHER_TASK_ID
+
+    producer = group.get_child_by_label(PRODUCER_WATCHER_TASK_ID)
+    for task in list(group.get_roots()):
+        if task is not producer:
+            producer >> task
+            task.trigger_rule = TriggerRule.NONE_FAILED

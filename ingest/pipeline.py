@@ -14,7 +14,7 @@ from ingest.loaders import LoadResult
 from ingest.loaders.faker import load_persons
 from ingest.loaders.kafka import load_day as load_kafka_day
 from ingest.loaders.s3 import load_day as load_s3_day
-from ingest.loaders.shop import load_day as load_shop_day
+from ingest.loaders.shop import load_through as load_shop_through
 from ingest.settings import Settings
 
 
@@ -48,9 +48,10 @@ def generate(start: date, end: date, settings: Settings, seed: int, scale: float
 def ingest_faker(
     day: date, target: str, settings: Settings, seed: int, scale: float
 ) -> list[LoadResult]:
+    """The day's persons, and the shop's export of the day with every earlier one missed."""
     return [
         load_persons(day, target, settings, seed=seed, scale=scale),
-        *load_shop_day(day, target, settings, seed=seed, scale=scale),
+        *load_shop_through(day, target, settings, seed=seed, scale=scale),
     ]
 
 

@@ -59,6 +59,8 @@ for dag_id, dag in bag.dags.items():
         "start_date": dag.start_date.isoformat(),
         "tasks": {
             task.task_id: {
+                "operator": type(task).__name__,
+                "trigger_rule": getattr(task.trigger_rule, "value", task.trigger_rule),
                 "retries": task.retries,
                 "backoff": task.retry_exponential_backoff,
                 "on_failure": callbacks(task.on_failure_callback),
@@ -214,9 +216,31 @@ def test_preflight_then_ingest_then_dbt(parsed):
             assert set(task["upstream"]) == ingest, task_id
 
 
+@pytest.mark.parametrize("target", ["postgres", "clickhouse"])
+def test_one_dbt_build_then_a_task_per_model(parsed, target):
+    """Watcher mode: one task runs `dbt build`; each model's task starts after it has ended
+    (`airflow dags test` runs one task at a time: one started before would wait forever) and
+    still runs when the build's retry ends it as skipped (`none_failed`), to fail where dbt did."""
+    tasks = parsed["dags"][f"warehouse_{target}"]["tasks"]
+    producer = "transform.dbt_producer_watcher"
+    assert [t for t, task in tasks.items() if task["operator"] == "DbtProducerWatcherOperator"] == [
+        producer
+    ]
+    models = {t: task for t, task in tasks.items() if t.endswith("_model_build")}
+    assert {task["operator"] for task in models.values()} == {"DbtBuildWatcherSensor"}
+    for task_id, task in models.items():
+        upstream = set(task["upstream"])
+        assert upstream and upstream <= {producer, *models}, task_id
+        if upstream == {producer}:
+            assert task["trigger_rule"] == "none_failed", task_id
+        else:
+            assert task["trigger_rule"] == "all_success", task_id
+
+
 def test_dbt_tasks_get_the_run_date_and_no_secret(parsed):
     tasks = parsed["dags"]["warehouse_clickhouse"]["tasks"]
-    dbt_tasks = [task for task_id, task in tasks.items() if task_id.startswith("transform.")]
+    dbt_tasks = [task for task in tasks.values() if "Dbt" in task["operator"]]
+    assert len(dbt_tasks) == len(parsed["models"]["clickhouse"]) + 1  # the build, the models
     for task in dbt_tasks:
         assert task["run_date"] == orchestration.RUN_DATE
         assert not task["vars"]  # a --vars value would make dbt re-parse the project each day
@@ -338,10 +362,10 @@ def test_dbt_tasks_ran_with_the_runs_day(stack, runs):
     with sqlite3.connect(stack.home / "airflow-postgres" / "airflow.db") as db:
         rows = db.execute(
             "select task_id, rendered_fields from rendered_task_instance_fields"
-            " where dag_id = ? and task_id like 'transform.%'",
-            ("warehouse_postgres",),
+            " where dag_id = ? and (task_id = ? or task_id like 'transform.%_model_build')",
+            ("warehouse_postgres", "transform.dbt_producer_watcher"),
         ).fetchall()
-    assert rows
+    assert len(rows) > 1
     for task_id, fields in rows:
         assert json.loads(fields)["env"]["DWH_RUN_DATE"] == DAY.isoformat(), task_id
 
@@ -361,10 +385,13 @@ def test_running_the_same_day_again_changes_nothing(runs):
 def test_a_failing_dbt_test_fails_the_run_and_alerts(stack, runs):
     """A person whose age is not a number fails `not_null` on stg_faker__persons.age.
 
-    Only that model's task runs (the others are marked successful): the failure, its retries
-    and the alert are what is under test, not the rest of the build.
+    Only the build and that model's task run (the others are marked successful): the failure,
+    its retries and the alert are what is under test, not the rest of the DAG. The build fails,
+    its retry ends it as skipped; the model's task then fails on the build's test result, and
+    each of its retries builds the model alone, with its tests, and fails again.
     """
     failing = "transform.stg_faker__persons_model_build"
+    running = "|".join(map(re.escape, ["transform.dbt_producer_watcher", failing]))
     server = HTTPServer(("127.0.0.1", 0), Webhook)
     Webhook.received = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -391,7 +418,7 @@ def test_a_failing_dbt_test_fails_the_run_and_alerts(stack, runs):
             "warehouse_postgres",
             DAY,
             "--mark-success-pattern",
-            rf"(?!{re.escape(failing)}$).*",
+            rf"(?!({running})$).*",
             DWH_ALERT_WEBHOOK_URL=f"http://127.0.0.1:{server.server_port}/alerts",
             DWH_AIRFLOW_RETRY_DELAY="1",
         )

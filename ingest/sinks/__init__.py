@@ -73,6 +73,10 @@ class Sink(Protocol):
         """
         ...
 
+    def batch_dates(self, table: Table) -> set[date]:
+        """The days `table` holds a batch of (creating it first if needed: then none)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -160,5 +160,10 @@ class ClickHouseSink:
             self.client.command(f"drop table if exists {_name(scratch)}")
         return count
 
+    def batch_dates(self, table: Table) -> set[date]:
+        self.ensure_table(table)
+        query = f"select distinct _batch_date from {_name(table)}"  # noqa: S608 - quoted
+        return {row[0] for row in self.client.query(query).result_rows}
+
     def close(self) -> None:
         self.client.close()

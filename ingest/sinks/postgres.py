@@ -113,5 +113,11 @@ class PostgresSink:
             count = _copy_chunks(cur, text, chunks)
             return count + _copy_chunks(cur, csv, aside())
 
+    def batch_dates(self, table: Table) -> set[date]:
+        self.ensure_table(table)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute(sql.SQL("select distinct _batch_date from {}").format(_name(table)))
+            return {row[0] for row in cur.fetchall()}
+
     def close(self) -> None:
         self.conn.close()

@@ -192,5 +192,11 @@ class VerticaSink:
         """Like replace_batch, from csv lines (nothing is ever aside for csv)."""
         return self._replace(table, batch_date, csv_to_stream(chain(chunks, _later(aside))))
 
+    def batch_dates(self, table: Table) -> set[date]:
+        self.ensure_table(table)
+        with self.conn.cursor() as cur:
+            cur.execute(f'select distinct "_batch_date" from {qualified(table)}')  # noqa: S608
+            return {row[0] for row in cur.fetchall()}
+
     def close(self) -> None:
         self.conn.close()
