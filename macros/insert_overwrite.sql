@@ -70,12 +70,24 @@
 
 {#- The window [start, end] (datetime.date) this run rebuilds, or none for all history. -#}
 {% macro insert_overwrite_window(grain='day') -%}
+    {%- set window = run_window(grain) -%}
+    {%- if window is none or not is_incremental() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(window) }}
+{%- endmacro %}
+
+{#-
+    The window [start, end] of the run date, whatever the model: none without a run date.
+    grain='week' widens it to whole ISO weeks.
+-#}
+{% macro run_window(grain='day') -%}
     {%- if grain not in ['day', 'week'] -%}
         {{ exceptions.raise_compiler_error(
-            "insert_overwrite_window: grain must be 'day' or 'week', not '" ~ grain ~ "'") }}
+            "run_window: grain must be 'day' or 'week', not '" ~ grain ~ "'") }}
     {%- endif -%}
     {%- set run_date = run_date() -%}
-    {%- if run_date is none or not is_incremental() -%}
+    {%- if run_date is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set datetime = modules.datetime -%}
@@ -95,8 +107,13 @@
     {%- if window is none -%}
         1 = 1
     {%- else -%}
-        {{ column }} between {{ date_literal(window['start']) }} and {{ date_literal(window['end']) }}
+        {{ within(column, window) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- `column between <start> and <end>` of a window (see run_window). -#}
+{% macro within(column, window) -%}
+    {{ column }} between {{ date_literal(window['start']) }} and {{ date_literal(window['end']) }}
 {%- endmacro %}
 
 {#- date_literal(day): a SQL date constant for a datetime.date or 'YYYY-MM-DD' string. -#}

@@ -24,7 +24,9 @@ from ingest import pipeline
 from ingest.dbt import run_dbt
 from ingest.engines import fetch
 from ingest.generators import sales
+from ingest.landing import USER_ORDER_LOG
 from ingest.settings import Settings
+from ingest.sinks import connect
 
 SEED = 7
 SCALE = 0.05
@@ -349,6 +351,55 @@ def test_reruns_and_backfill_replace_exactly_their_window(built, dbt_run_day, ta
     finally:
         unplant(target, built)
     assert content(target, built) == (full_sales, full_mart, set(), set())
+
+
+STAGED_LINES = (
+    "select uniq_id, quantity, _batch_date, _line_number from staging.stg_s3__user_order_log"
+    " where _batch_date between %(first)s and %(last)s"
+)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_line_delivered_again_keeps_only_its_latest_copy(built, target, tmp_path):
+    """Daily runs of the staging table rank their window's lines with the stored copies.
+
+    A line of the first day comes again in a later day folder: the later day's run moves it
+    there (its old folder is rebuilt without it); a backfill of the first day keeps it out.
+    After each run the table holds what a full build of it holds.
+    """
+    later = RUN_DAY + timedelta(days=1)
+    span = {"first": DAYS[0], "last": later}
+    columns = [*USER_ORDER_LOG.columns, "_source_file", "_line_number"]
+    first = fetch(
+        target,
+        built,
+        f"select {', '.join(columns)} from raw_s3.user_order_log"  # noqa: S608 - constant names
+        " where _batch_date = %(day)s and trim(uniq_id) != '' order by _line_number limit 1",
+        {"day": DAYS[0]},
+    )[0]
+    again = dict(zip(columns, first, strict=True)) | {"quantity": "9", "_source_file": "again"}
+    uniq_id = again["uniq_id"].strip()
+    stage = ["--quiet", "--select", "stg_s3__user_order_log", "--target-path", str(tmp_path)]
+
+    def staged() -> list[tuple]:
+        return normalized(fetch(target, built, STAGED_LINES, span))
+
+    def run_day(day: date) -> list[tuple]:
+        run_dbt(["run", *stage], built, target, run_date=day.isoformat())
+        daily = staged()
+        run_dbt(["run", "--full-refresh", *stage], built, target)
+        assert staged() == daily, f"the run of {day} differs from a full build"
+        return [row for row in daily if row[0] == uniq_id]
+
+    sink = connect(target, built)
+    try:
+        sink.replace_batch(USER_ORDER_LOG, later, [tuple(again.values())])
+        assert run_day(later) == [(uniq_id, "9", str(later), str(again["_line_number"]))]
+        assert run_day(DAYS[0]) == [(uniq_id, "9", str(later), str(again["_line_number"]))]
+    finally:
+        sink.replace_batch(USER_ORDER_LOG, later, [])
+        sink.close()
+        run_dbt(["run", "--full-refresh", *stage], built, target)
 
 
 def test_vertica_compiles_without_a_server(dwh, tmp_path: Path):

@@ -160,16 +160,6 @@ def read_line(layout: Layout, raw: bytes) -> list[str | None] | None:
     return fields
 
 
-def check_line(layout: Layout, raw: bytes) -> bytes:
-    """One line as CSV content for the landing table (before padding and metadata).
-
-    A plain line comes back as it is; any other good line is re-written with every value
-    quoted. LineError says why a line cannot be read.
-    """
-    fields = read_line(layout, raw)
-    return raw if fields is None else format_line(fields).encode()
-
-
 def text_line(fields: list[str | None], delimiter: bytes) -> bytes:
     """A line's values in text format (see LineFormat); none of them may be ''."""
     separator = delimiter.decode()

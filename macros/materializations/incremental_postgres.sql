@@ -12,6 +12,7 @@
     - --full-refresh (or a view in the way): build a new table beside it, swap by renaming;
     - incremental run: build the batch in a temporary table, then in one transaction delete the
       target's rows whose partition key is in the batch and insert the batch.
+    Then, either way, ANALYZE the table, so that later models and tests plan on its new days.
 -#}
 {% materialization incremental, adapter='postgres' -%}
 
@@ -71,6 +72,10 @@
             }) }}
         {% endcall %}
     {%- endif -%}
+    {#- statistics for the readers later in the run: PostgreSQL's histogram would end before the
+        new days, estimate one row for them, and join them by nested loops (10 s instead of 0.3 s
+        for f_customer_retention after a day of f_sales); ANALYZE reads a fixed-size sample -#}
+    {% do run_query('analyze ' ~ target_relation) %}
 
     {% do apply_grants(target_relation, grant_config,
         should_revoke=should_revoke(existing_relation, full_refresh_mode)) %}

@@ -1,10 +1,20 @@
-{{ config(materialized='table', order_by='city_id') }}
+{#-
+    SCD1, incremental by key: a daily run recomputes the cities of its window's order lines
+    from all their lines and replaces their rows; a full build computes every one.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=replace_keys_strategy(),
+    unique_key='city_id',
+    order_by='city_id',
+) }}
 
 with
 
 order_lines as (
 
     select * from {{ ref('stg_s3__user_order_log') }}
+    where {{ changed_keys('city_id', ref('stg_s3__user_order_log')) }}
 
 ),
 

@@ -1,3 +1,9 @@
+{#-
+    A table: d_currency_rates and five tests read it, and each read of a view would scan every
+    message of the topic for the few currency ones.
+-#}
+{{ config(materialized='table') }}
+
 with
 
 messages as (

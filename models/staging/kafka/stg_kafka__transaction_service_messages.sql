@@ -10,7 +10,7 @@
     partition_by='_batch_date',
     partition_by_string='_batch_date',
     order_by='_batch_date, _topic, _partition, _offset',
-    query_settings={'max_partitions_per_insert_block': 0},
+    indexes=lookup_indexes('operation_id'),
 ) }}
 
 with
@@ -59,6 +59,8 @@ parsed as (
         -- ids
         lower({{ clean_text(json_text('doc', 'object_id')) }}) as object_id,
         upper({{ clean_text(json_text('doc', 'object_type')) }}) as object_type,
+        -- what the transaction models key on and look up (NULL for other object types)
+        lower({{ clean_text(json_text('doc', 'payload', 'operation_id')) }}) as operation_id,
 
         -- timestamps
         {{ try_cast(clean_text(json_text('doc', 'sent_dttm')), 'timestamp') }} as sent_dttm,

@@ -1,15 +1,44 @@
 {#-
-    A table, not a view: the facts and a dozen tests read it, and each read of a view would rank
-    every message of the topic again. Rebuilt whole each run from the parsed messages.
+    One row per operation, partitioned by the day of the operation. A table, not a view: the
+    facts and a dozen tests read it. Incremental: a daily run ranks again only the operations
+    that sent a message in its window (all of their messages, however old), and rebuilds the
+    days those operations belong to (now or before); each such day keeps its other operations
+    as they were. A full build ranks every message. See macros/insert_overwrite.sql.
 -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='transaction_date',
+    partition_by_string='transaction_date',
+    order_by='transaction_date, operation_id',
+) }}
+
+{%- set incremental = insert_overwrite_window() is not none %}
 
 with
 
+{%- if incremental %}
+-- the operations that sent a message in the window: they are ranked again
+window_operations as (
+
+    select distinct operation_id
+    from {{ ref('stg_kafka__transaction_service_messages') }}
+    where
+        object_type = 'TRANSACTION'
+        and operation_id is not null
+        and {{ incremental_window('_batch_date') }}
+
+),
+{%- endif %}
+
+-- every message of the operations ranked (all of them when building all history)
 messages as (
 
     select * from {{ ref('stg_kafka__transaction_service_messages') }}
     where object_type = 'TRANSACTION'
+    {%- if incremental %}
+        and operation_id in (select window_operations.operation_id from window_operations)
+    {%- endif %}
 
 ),
 
@@ -17,7 +46,7 @@ typed as (
 
     select
         -- ids
-        lower({{ clean_text(json_text('doc', 'payload', 'operation_id')) }}) as operation_id,
+        messages.operation_id as operation_id,
         messages.object_id as object_id,
         {{ try_cast(clean_text(json_text('doc', 'payload', 'account_number_from')), 'int') }}
             as account_number_from,
@@ -65,7 +94,7 @@ versions as (
 
     select
         readable.*,
-        cast(readable.transaction_dt as date) as transaction_date,
+        {{ assume_not_null('cast(readable.transaction_dt as date)') }} as transaction_date,
         readable.status in ('queued', 'in_progress', 'done', 'chargeback') as is_known_status,
         case
             when readable.status in ('queued', 'in_progress', 'done', 'chargeback')
@@ -99,7 +128,7 @@ ranked as (
 latest as (
 
     select
-        operation_id,
+        {{ assume_not_null('operation_id') }} as operation_id,
         object_id,
         account_number_from,
         account_number_to,
@@ -121,5 +150,35 @@ latest as (
     where version_rank = 1
 
 )
+{%- if incremental %},
+
+-- the days to rebuild: those of the ranked operations, now and as stored before (an operation
+-- whose transaction_dt changed moves out of its old day)
+touched_days as (
+
+    select latest.transaction_date from latest
+    union distinct
+    select stored.transaction_date from {{ this }} as stored
+    where stored.operation_id in (select window_operations.operation_id from window_operations)
+
+),
+
+-- the other operations of those days, as they were
+kept as (
+
+    select stored.*
+    from {{ this }} as stored
+    where
+        stored.transaction_date in (select touched_days.transaction_date from touched_days)
+        and stored.operation_id not in (
+            select window_operations.operation_id from window_operations
+        )
+
+)
+{%- endif %}
 
 select * from latest
+{%- if incremental %}
+union all
+select * from kept
+{%- endif %}

@@ -1,8 +1,23 @@
+{#-
+    A table, not a view, incremental by day folder (`_batch_date`): a daily run types the lines
+    of its window's folders and ranks them with the stored copies of the same `uniq_id` from
+    other folders (macros/latest_copies.sql); its tests read the window's weeks only. A full
+    build ranks every line.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='_batch_date',
+    partition_by_string='_batch_date',
+    order_by='_batch_date',
+) }}
+
 with
 
 source as (
 
     select * from {{ source('s3', 'user_activity_log') }}
+    where {{ incremental_window('_batch_date') }}
 
 ),
 
@@ -30,35 +45,17 @@ typed as (
 
 ),
 
--- a re-delivered action keeps its uniq_id: keep the latest export of it
-ranked as (
+lines as (
 
     select
         typed.*,
-        row_number() over (
-            partition by typed.uniq_id
-            order by typed._batch_date desc, typed._loaded_at desc, typed._line_number desc
-        ) as delivery_rank
+        cast(typed.acted_at as date) as activity_date
     from typed
 
 ),
 
-deduplicated as (
-
-    select
-        uniq_id,
-        action_id,
-        customer_id,
-        quantity,
-        acted_at,
-        cast(acted_at as date) as activity_date,
-        _source_file,
-        _line_number,
-        _batch_date,
-        _loaded_at
-    from ranked
-    where delivery_rank = 1
-
-)
-
-select * from deduplicated
+-- a re-delivered action keeps its uniq_id: the latest export of it wins
+{{ latest_copies('lines', 'uniq_id', [
+    'uniq_id', 'action_id', 'customer_id', 'quantity', 'acted_at', 'activity_date',
+    '_source_file', '_line_number', '_batch_date', '_loaded_at',
+]) }}

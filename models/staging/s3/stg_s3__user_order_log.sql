@@ -1,8 +1,23 @@
+{#-
+    A table, not a view: f_sales, three dimensions and the tests read it, and a view would rank
+    every line ever landed for each of them. Incremental by day folder (`_batch_date`): a daily
+    run types the lines of its window's folders and ranks them with the stored copies of the
+    same `uniq_id` from other folders (macros/latest_copies.sql). A full build ranks every line.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='_batch_date',
+    partition_by_string='_batch_date',
+    order_by='_batch_date',
+) }}
+
 with
 
 source as (
 
     select * from {{ source('s3', 'user_order_log') }}
+    where {{ incremental_window('_batch_date') }}
 
 ),
 
@@ -40,21 +55,7 @@ typed as (
 
 ),
 
--- a re-delivered line keeps its uniq_id: keep the latest export of it (later day folder, then
--- later load, then later line), so reloading an old day never changes which copy wins
-ranked as (
-
-    select
-        typed.*,
-        row_number() over (
-            partition by typed.uniq_id
-            order by typed._batch_date desc, typed._loaded_at desc, typed._line_number desc
-        ) as delivery_rank
-    from typed
-
-),
-
-deduplicated as (
+lines as (
 
     select
         -- ids
@@ -90,9 +91,13 @@ deduplicated as (
             when status = 'refunded' then -abs(exported_payment_amount) else exported_payment_amount
         end as payment_amount
 
-    from ranked
-    where delivery_rank = 1
+    from typed
 
-)
+),
 
-select * from deduplicated
+{{ latest_copies('lines', 'uniq_id', [
+    'uniq_id', 'city_id', 'customer_id', 'item_id',
+    'city_name', 'first_name', 'last_name', 'item_name', 'status',
+    'ordered_at', '_source_file', '_line_number', '_batch_date', '_loaded_at',
+    'sale_date', 'quantity', 'payment_amount',
+]) }}
