@@ -43,7 +43,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ingest import airflow_local, pipeline
-from ingest.dbt import run_dbt
+from ingest.dbt import DAILY_FLAGS, run_dbt
 from ingest.settings import REPO_ROOT, Settings
 
 DAY = date(2022, 10, 1)
@@ -208,7 +208,7 @@ def dag_run(settings: Settings, home: Path, target: str, scale: float) -> DagRun
 def dbt_build(settings: Settings, target: str, target_path: Path) -> float:
     args = ["--quiet", "--target-path", str(target_path), "--log-path", str(target_path)]
     start = time.perf_counter()
-    run_dbt(["build", *args], settings, target, run_date=DAY.isoformat())
+    run_dbt(["build", *args, *DAILY_FLAGS], settings, target, run_date=DAY.isoformat())
     return time.perf_counter() - start
 
 

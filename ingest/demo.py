@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 
 from ingest import pipeline, stack
-from ingest.dbt import run_dbt
+from ingest.dbt import DAILY_FLAGS, run_dbt
 from ingest.engines import fetch
 from ingest.generators import DEFAULT_SEED
 from ingest.settings import Settings
@@ -50,7 +50,7 @@ def build(target: str, settings: Settings) -> None:
         rejected = sum(result.rejected for result in results)
         print(f"{target} {day}: {loaded} rows landed, {rejected} rejected", flush=True)
     run_dbt(["build", "--quiet"], settings, target)
-    run_dbt(["build", "--quiet"], settings, target, run_date=END.isoformat())
+    run_dbt(["build", "--quiet", *DAILY_FLAGS], settings, target, run_date=END.isoformat())
     print(f"{target}: dbt build of all history, then of {END} incrementally: passed", flush=True)
 
 

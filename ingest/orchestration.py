@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest import settings as settings_module
-from ingest.dbt import dbt_executable
+from ingest.dbt import DAILY_FLAGS, dbt_executable
 from ingest.generators import DEFAULT_SEED
 from ingest.settings import OPTIONAL_SECRETS, SECRETS, Settings
 
@@ -389,7 +389,8 @@ def cosmos_configs(target: str, settings: Settings | None = None) -> CosmosConfi
             node_converters=dict.fromkeys(cosmos_watcher.BUILT, cosmos_watcher.build_sensor),
             emit_datasets=False,
         ),
-        operator_args={"append_env": True},
+        # the daily job: data tests, not unit tests (ingest/dbt.py)
+        operator_args={"append_env": True, "dbt_cmd_flags": list(DAILY_FLAGS)},
     )
 
 

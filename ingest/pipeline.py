@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from ingest.dbt import run_dbt
+from ingest.dbt import DAILY_FLAGS, run_dbt
 from ingest.generators import Manifest, payments, sales, shop
 from ingest.loaders import LoadResult
 from ingest.loaders.faker import load_persons
@@ -85,5 +85,5 @@ def run(start: date, end: date, target: str, settings: Settings, seed: int, scal
         generate_day(day, settings, seed, scale)
         for result in ingest_day(day, target, settings, seed, scale):
             print(f"{day} {target}: {result}", flush=True)
-        run_dbt(["build", "--quiet"], settings, target, run_date=day.isoformat())
+        run_dbt(["build", "--quiet", *DAILY_FLAGS], settings, target, run_date=day.isoformat())
         print(f"{day} {target}: dbt build done", flush=True)

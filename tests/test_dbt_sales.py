@@ -416,3 +416,26 @@ def test_vertica_compiles_without_a_server(dwh, tmp_path: Path):
     assert result.returncode == 0, result.stdout.decode()
     compiled = tmp_path / "compiled/warehouse/models/staging/s3/stg_s3__user_order_log.sql"
     assert "::!numeric(18, 2)" in compiled.read_text(), "not compiled with the Vertica macros"
+
+
+@pytest.mark.parametrize(
+    ("run_date", "reads"),
+    [
+        # the window 2022-10-04..06 lies in the ISO week of Monday 2022-10-03
+        (RUN_DAY, "f_sales\" where sale_date between date '2022-10-03' and date '2022-10-09')"),
+        (None, 'from "warehouse"."dwh"."f_sales" where uniq_id is not null'),
+    ],
+)
+def test_a_daily_run_tests_the_weeks_of_its_window(dwh, tmp_path: Path, run_date, reads):
+    """A data test of an incremental model reads the window's weeks on a day, everything else."""
+    run_dbt(
+        [
+            *("compile", "--quiet", "--no-populate-cache", "--select", "unique_f_sales_uniq_id"),
+            *("--target-path", str(tmp_path)),
+        ],
+        dwh,
+        "postgres",
+        run_date=run_date and run_date.isoformat(),
+    )
+    [compiled] = tmp_path.glob("compiled/warehouse/models/dwh/sales/*/unique_f_sales_uniq_id.sql")
+    assert reads in " ".join(compiled.read_text().split())

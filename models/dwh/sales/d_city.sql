@@ -27,19 +27,48 @@ cities as (
 
 ),
 
--- SCD1: the name on the latest order line that has one
-latest_names as (
+-- SCD1: the name on the latest order line that has one. The latest moment first (a hash
+-- aggregate), then the lines of that moment ranked: no sort of every line of the citys.
+named_lines as (
 
     select
         order_lines.city_id,
         order_lines.city_name,
-        row_number() over (
-            partition by order_lines.city_id
-            order by
-                order_lines.ordered_at desc, order_lines._batch_date desc, order_lines.uniq_id desc
-        ) as name_rank
+        order_lines.ordered_at,
+        order_lines._batch_date,
+        order_lines.uniq_id
     from order_lines
-    where order_lines.city_id is not null and order_lines.city_name is not null
+    where
+        order_lines.city_id is not null
+        and order_lines.city_name is not null
+        and order_lines.ordered_at is not null
+
+),
+
+latest_moments as (
+
+    select
+        named_lines.city_id,
+        max(named_lines.ordered_at) as ordered_at
+    from named_lines
+    group by named_lines.city_id
+
+),
+
+latest_names as (
+
+    select
+        named_lines.city_id,
+        named_lines.city_name,
+        row_number() over (
+            partition by named_lines.city_id
+            order by named_lines._batch_date desc, named_lines.uniq_id desc
+        ) as name_rank
+    from named_lines
+    inner join latest_moments
+        on
+            named_lines.city_id = latest_moments.city_id
+            and named_lines.ordered_at = latest_moments.ordered_at
 
 ),
 

@@ -31,13 +31,17 @@ window_operations as (
 ),
 {%- endif %}
 
--- every message of the operations ranked (all of them when building all history)
-messages as (
+-- every message of the operations ranked (all of them when building all history); looked up
+-- first, before any field is parsed (PostgreSQL would otherwise parse every message's fields
+-- to filter them)
+messages as {{ materialized_cte() }} (
 
     select * from {{ ref('stg_kafka__transaction_service_messages') }}
     where object_type = 'TRANSACTION'
     {%- if incremental %}
-        and operation_id in (select window_operations.operation_id from window_operations)
+        and {{ adapter.dispatch('in_subquery', 'warehouse')(
+            'operation_id', 'select window_operations.operation_id from window_operations'
+        ) }}
     {%- endif %}
 
 ),
@@ -169,7 +173,9 @@ kept as (
     select stored.*
     from {{ this }} as stored
     where
-        stored.transaction_date in (select touched_days.transaction_date from touched_days)
+        {{ adapter.dispatch('in_subquery', 'warehouse')(
+            'stored.transaction_date', 'select touched_days.transaction_date from touched_days'
+        ) }}
         and stored.operation_id not in (
             select window_operations.operation_id from window_operations
         )
