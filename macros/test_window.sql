@@ -7,8 +7,8 @@
     of the ISO weeks around the run's window: `<partition column> between <Monday of the week of
     run date - lookback_days> and <Sunday of the week of the run date>`. Whole weeks, so that the
     weekly marts (partitioned by the Monday of the week) are covered as well as the daily facts.
-    Without a run date (a full build, `--full-refresh`, `dwh run` over all history) every test
-    reads everything. Tests of tables and views, and singular tests, always read everything.
+    Without a run date (`dbt build`, `--full-refresh`) every test reads everything. Tests of
+    tables and views, and singular tests, always read everything.
 
     Trade-off (docs/incremental.md, "What a day's tests read"): partitions a daily run rebuilds
     outside its window (an operation's chargeback weeks later) are tested by the next full build.
@@ -17,7 +17,7 @@
     {%- set filters = [] -%}
     {%- set where = config.get('where', '') -%}
     {%- if where -%}
-        {%- do filters.append(where) -%}
+        {%- do filters.append('(' ~ where ~ ')') -%}
     {%- endif -%}
     {%- set column = tested_partition_column() -%}
     {%- set window = run_window('week') -%}
