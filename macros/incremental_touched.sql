@@ -26,7 +26,10 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- `column in (query)`, for a query of a few values (the touched days). -#}
+{#-
+    `column in (query)`, for a query of a few values (the touched days), or of the keys to look
+    up in an indexed column (lookup_indexes).
+-#}
 {% macro default__in_subquery(column, query) -%}
     {{ column }} in ({{ query }})
 {%- endmacro %}
@@ -34,19 +37,22 @@
 {#-
     PostgreSQL cannot estimate rows that come out of JSON parsing and deduplication: it guesses
     one and joins `in (...)` with a nested loop, rows x rows. An array from the subquery is
-    computed once (an InitPlan) and each row checks the few days it holds.
+    computed once (an InitPlan) and each row checks the few days it holds; on an indexed column
+    it is one index scan for all the keys.
 -#}
 {% macro postgres__in_subquery(column, query) -%}
     {{ column }} = any(array({{ query }}))
 {%- endmacro %}
 
 {#-
-    changed_keys(key, relation): a filter for SCD1 dimensions built incrementally by key
+    changed_keys(key, relation, relation_key=key): a filter for tables built incrementally by key
     (`unique_key` with replace_keys_strategy()): `key in (the keys of <relation>'s rows whose
     day folder, _batch_date, is in the run's window)`, so the run recomputes those keys from all
-    their rows and replaces them. When building all history it renders `1 = 1`.
+    their rows and replaces them. `relation_key` is the key as an expression over <relation>
+    (a cast of a landed text column, for a staging model reading its source). When building all
+    history it renders `1 = 1`.
 -#}
-{% macro changed_keys(key, relation) -%}
+{% macro changed_keys(key, relation, relation_key=none) -%}
     {%- set window = insert_overwrite_window() -%}
     {%- if window is none -%}
         1 = 1
@@ -54,7 +60,9 @@
         {#- plain `in`: thousands of keys, which PostgreSQL hashes (it would check an array of
             them one by one for every row) -#}
         {{ key }} in (
-            select distinct {{ key }} from {{ relation }} where {{ within('_batch_date', window) }}
+            select distinct {{ relation_key or key }}
+            from {{ relation }}
+            where {{ within('_batch_date', window) }}
         )
     {%- endif -%}
 {%- endmacro %}
@@ -77,19 +85,24 @@
 {%- endmacro %}
 
 {#-
-    lookup_indexes(column): the `indexes` config of a table that incremental runs look up by
-    `column` (a few thousand keys among millions of rows): a B-tree on PostgreSQL. None
-    elsewhere: ClickHouse reads the one column it filters on, and its `indexes` config means
-    data-skipping indexes, in another shape.
+    lookup_indexes(indexes): the `indexes` config of a table that incremental runs look up by key
+    (a few thousand keys among millions of rows, or each key's newest row): a B-tree per item
+    of `indexes`, a column or a list of columns, on PostgreSQL. None elsewhere: ClickHouse
+    reads the one column it filters on, and its `indexes` config means data-skipping indexes,
+    in another shape.
 -#}
-{% macro lookup_indexes(column) -%}
-    {{ return(adapter.dispatch('lookup_indexes', 'warehouse')(column)) }}
+{% macro lookup_indexes(indexes) -%}
+    {{ return(adapter.dispatch('lookup_indexes', 'warehouse')(indexes)) }}
 {%- endmacro %}
 
-{% macro default__lookup_indexes(column) -%}
+{% macro default__lookup_indexes(indexes) -%}
     {{ return([]) }}
 {%- endmacro %}
 
-{% macro postgres__lookup_indexes(column) -%}
-    {{ return([{'columns': [column]}]) }}
+{% macro postgres__lookup_indexes(indexes) -%}
+    {%- set configs = [] -%}
+    {%- for columns in indexes -%}
+        {%- do configs.append({'columns': [columns] if columns is string else columns}) -%}
+    {%- endfor -%}
+    {{ return(configs) }}
 {%- endmacro %}

@@ -28,7 +28,8 @@ copies as (
     from {{ this }} as stored
     where
         not {{ incremental_window('stored._batch_date') }}
-        and stored.{{ key }} in (select {{ lines }}.{{ key }} from {{ lines }})
+        and {{ adapter.dispatch('in_subquery', 'warehouse')(
+            'stored.' ~ key, 'select ' ~ lines ~ '.' ~ key ~ ' from ' ~ lines) }}
     {%- endif %}
 
 ),

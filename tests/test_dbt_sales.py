@@ -402,6 +402,78 @@ def test_a_line_delivered_again_keeps_only_its_latest_copy(built, target, tmp_pa
         run_dbt(["run", "--full-refresh", *stage], built, target)
 
 
+DIMENSIONS = {
+    "d_city": ("city_id", "city_name"),
+    "d_item": ("item_id", "item_name"),
+    "d_customer": ("customer_id", "first_name", "last_name", "city_id"),
+}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_later_line_renames_its_city_item_and_customer(built, target, tmp_path):
+    """A day's run of the dimensions takes each key's values from its latest line.
+
+    A new line of an existing customer, city and item, placed after every other line, lands in
+    a later day folder with new names and another city: that day's run gives them the new
+    values, and each dimension holds what a full build of it holds.
+    """
+    later = RUN_DAY + timedelta(days=1)
+    columns = [*USER_ORDER_LOG.columns, "_source_file", "_line_number"]
+    first = fetch(
+        target,
+        built,
+        f"select {', '.join(columns)} from raw_s3.user_order_log"  # noqa: S608 - constant names
+        " where _batch_date = %(day)s and trim(uniq_id) != '' and trim(city_id) != ''"
+        " and trim(item_id) != '' and trim(customer_id) != '' order by _line_number limit 1",
+        {"day": DAYS[0]},
+    )[0]
+    line = dict(zip(columns, first, strict=True))
+    other_city = fetch(
+        target,
+        built,
+        "select min(city_id) from dwh.d_city where city_id != %(city)s",
+        {"city": int(line["city_id"])},
+    )[0][0]
+    renamed = line | {
+        "uniq_id": "renamed-line",
+        "date_time": f"{later} 23:59:59",
+        "city_id": str(other_city),
+        "city_name": "Новоград",
+        "item_name": "Новинка",
+        "first_name": "Новый",
+        "last_name": "Покупатель",
+        "_source_file": "renamed",
+    }
+    selection = ["--quiet", "--select", "stg_s3__user_order_log", *DIMENSIONS]
+    selection += ["--target-path", str(tmp_path)]
+
+    def dimensions() -> dict[str, list[tuple]]:
+        tables = {}
+        for name, names in DIMENSIONS.items():
+            query = f"select {', '.join(names)} from dwh.{name}"  # noqa: S608 - constant names
+            tables[name] = normalized(fetch(target, built, query))
+        return tables
+
+    def row(table: dict[str, list[tuple]], name: str, key: object) -> tuple:
+        return next(found for found in table[name] if found[0] == str(key))
+
+    sink = connect(target, built)
+    try:
+        sink.replace_batch(USER_ORDER_LOG, later, [tuple(renamed.values())])
+        run_dbt(["run", *selection], built, target, run_date=later.isoformat())
+        daily = dimensions()
+        run_dbt(["run", "--full-refresh", *selection], built, target)
+        assert dimensions() == daily, f"the run of {later} differs from a full build"
+        customer = ("Новый", "Покупатель", str(other_city))
+        assert row(daily, "d_city", other_city) == (str(other_city), "Новоград")
+        assert row(daily, "d_item", line["item_id"].strip()) == (line["item_id"].strip(), "Новинка")
+        assert row(daily, "d_customer", line["customer_id"].strip())[1:] == customer
+    finally:
+        sink.replace_batch(USER_ORDER_LOG, later, [])
+        sink.close()
+        run_dbt(["run", "--full-refresh", *selection], built, target)
+
+
 def test_vertica_compiles_without_a_server(dwh, tmp_path: Path):
     """Compiling needs no connection once the relation cache is not pre-filled."""
     result = run_dbt(

@@ -1,3 +1,14 @@
+{#-
+    A table, incremental by key like stg_faker__orders: a daily run recomputes the lines
+    exported in its window from all their exports and replaces their rows.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=replace_keys_strategy(),
+    unique_key='order_detail_id',
+    order_by='order_detail_id',
+) }}
+
 with
 
 source as (
@@ -37,14 +48,20 @@ ranked as (
             order by typed._batch_date desc, typed._loaded_at desc
         ) as version_rank
     from typed
-    where typed.order_detail_id is not null
+    where
+        typed.order_detail_id is not null
+        and {{ changed_keys(
+            'typed.order_detail_id',
+            source('faker', 'order_details'),
+            try_cast(clean_text('order_detail_id'), 'int'),
+        ) }}
 
 ),
 
 latest as (
 
     select
-        order_detail_id,
+        {{ assume_not_null('order_detail_id') }} as order_detail_id,
         order_id,
         product_id,
         quantity,

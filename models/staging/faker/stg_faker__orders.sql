@@ -1,3 +1,16 @@
+{#-
+    A table, incremental by key (SCD1 like the dimensions): an order is exported again on each
+    day its status changes, so a daily run recomputes the orders exported in its window from all
+    their exports and replaces their rows; a full build computes every one. A view would rank
+    every export of history for each reader, every day.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=replace_keys_strategy(),
+    unique_key='order_id',
+    order_by='order_id',
+) }}
+
 with
 
 source as (
@@ -43,7 +56,14 @@ versions as (
                 then typed.exported_status
         end as known_status
     from typed
-    where typed.order_id is not null and typed.ordered_at is not null
+    where
+        typed.order_id is not null
+        and typed.ordered_at is not null
+        and {{ changed_keys(
+            'typed.order_id',
+            source('faker', 'orders'),
+            try_cast(clean_text('order_id'), 'int'),
+        ) }}
 
 ),
 
@@ -70,7 +90,7 @@ ranked as (
 latest as (
 
     select
-        order_id,
+        {{ assume_not_null('order_id') }} as order_id,
         user_id,
         ordered_at,
         order_date,

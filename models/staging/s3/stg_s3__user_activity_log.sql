@@ -10,6 +10,7 @@
     partition_by='_batch_date',
     partition_by_string='_batch_date',
     order_by='_batch_date',
+    indexes=lookup_indexes(['uniq_id']),
 ) }}
 
 with
