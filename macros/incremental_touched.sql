@@ -6,8 +6,10 @@
 
     Renders `partition_column in (the partitions of <relation> in the run's window, plus those
     with a row whose <changed_columns> (e.g. the day of its latest version) falls in the window)`,
-    so the run rebuilds those partitions whole, from all their rows. `relation` is a ref or a CTE
-    of the model. When building all history it renders `1 = 1`, like incremental_window.
+    so the run rebuilds those partitions whole, from all their rows. `relation` is a ref, or a
+    CTE of the model when the rows are computed there (PostgreSQL materializes a CTE read twice,
+    every row of it, before filtering). When building all history it renders `1 = 1`, like
+    incremental_window.
 -#}
 {% macro incremental_touched(relation, partition_column, changed_columns) -%}
     {%- if insert_overwrite_window() is none -%}
@@ -86,10 +88,12 @@
 
 {#-
     lookup_indexes(indexes): the `indexes` config of a table that incremental runs look up by key
-    (a few thousand keys among millions of rows, or each key's newest row): a B-tree per item
-    of `indexes`, a column or a list of columns, on PostgreSQL. None elsewhere: ClickHouse
-    reads the one column it filters on, and its `indexes` config means data-skipping indexes,
-    in another shape.
+    (a few thousand keys among millions of rows, or each key's newest row, or the rows of a
+    window's days): a B-tree per item of `indexes`, on PostgreSQL. An item is a column, a list
+    of columns, or an expression in parentheses written as the filters write it (e.g.
+    '(cast(sent_dttm as date))' for incremental_touched's changed columns). None elsewhere:
+    ClickHouse reads the one column it filters on, and its `indexes` config means data-skipping
+    indexes, in another shape.
 -#}
 {% macro lookup_indexes(indexes) -%}
     {{ return(adapter.dispatch('lookup_indexes', 'warehouse')(indexes)) }}

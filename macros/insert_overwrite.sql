@@ -145,13 +145,18 @@
     so readers see the old partitions or the new ones, never a mix or nothing.
 -#}
 {% macro postgres__get_incremental_insert_overwrite_sql(arg_dict) -%}
-    {%- set keys = insert_overwrite_partition_keys() | join(', ') -%}
+    {%- set keys = insert_overwrite_partition_keys() -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set batch_partitions -%}
+        select distinct {{ keys | join(', ') }} from {{ arg_dict['temp_relation'] }}
+    {%- endset -%}
+    {#- one key: the batch's few values as an array, found through the key's index (`in` hashes
+        them and scans the whole table: 1 s for 3 days of a year of messages, growing) -#}
     delete from {{ arg_dict['target_relation'] }}
-    where ({{ keys }}) in (
-        select distinct {{ keys }}
-        from {{ arg_dict['temp_relation'] }}
-    );
+    where
+        {%- if keys | length == 1 %} {{ postgres__in_subquery(keys[0], batch_partitions) }}
+        {%- else %} ({{ keys | join(', ') }}) in ({{ batch_partitions }})
+        {%- endif %};
 
     insert into {{ arg_dict['target_relation'] }} ({{ columns }})
     select {{ columns }}

@@ -14,18 +14,20 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from dbt.cli.main import dbtRunner
 
+from ingest import topics
 from ingest.engines import fetch
 from ingest.generators import payments, shop
 from ingest.landing import NEW_USERS_EVENTS, TRANSACTION_SERVICE_INPUT
 from ingest.loaders import kafka
 from ingest.loaders import shop as shop_loader
 from ingest.settings import Settings
+from ingest.sinks import connect
 
 TARGETS = ["postgres", "clickhouse"]
 # payments days of their own (other tests may land the usual October days)
@@ -47,7 +49,17 @@ MY_MODELS = [
     "stg_faker__order_details",
     "d_calendar",  # the relationships tests' calendar
 ]
-INCREMENTAL = ["f_transactions", "global_metrics", "f_orders", "f_order_details"]
+# the incremental models and what they read, re-run and backfilled below
+INCREMENTAL = [
+    "stg_kafka__transactions",
+    "f_transactions",
+    "global_metrics",
+    "f_orders",
+    "f_order_details",
+    "stg_faker__users",
+    "stg_kafka__new_users",
+    "d_shop_users",
+]
 PAY_WINDOW = {"first": PAY_DAYS[0], "last": PAY_DAYS[-1]}
 
 # each mart and fact with its columns, in a stable order; dated payments tables only for our days
@@ -80,6 +92,11 @@ QUERIES = {
         select order_date, order_id, user_id, status, total_amount, ordered_at, delivered_at
         from dwh.f_orders
         order by order_id""",
+    "d_shop_users": """
+        select user_id, first_name, last_name, email, phone, registration_date, loyalty_status,
+            known_from
+        from dwh.d_shop_users
+        order by user_id""",
     "f_order_details": """
         select order_date, order_detail_id, order_id, product_id, quantity, price_per_unit,
             total_price
@@ -245,3 +262,82 @@ def test_reruns_and_backfills_change_nothing(built, dwh, target):
     # the shop's days too: their window holds orders whose status changed later
     dbt(*run, run_date=SHOP_DAYS[1])
     assert checksums(target, dwh) == before
+
+
+def register(dwh: Settings, topic: str, target: str, user_id: int, day: date, name: str) -> None:
+    """Publish a registration of `user_id` sent at noon (UTC) on `day`, and land the topic."""
+    payload = {
+        "user_id": user_id,
+        "first_name": name,
+        "last_name": "Registration",
+        "email": f"{name.lower()}@example.com",
+        "phone": None,
+        "registration_date": day.isoformat(),
+        "loyalty_status": "Gold",
+    }
+    sent = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    out = topics.producer(dwh)
+    out.send(topic, value=json.dumps(payload).encode(), timestamp_ms=int(sent.timestamp() * 1000))
+    out.flush()
+    out.close()
+    assert kafka.drain(topic, NEW_USERS_EVENTS, target, dwh).loaded
+
+
+def forget_topic(target: str, dwh: Settings, topic: str) -> None:
+    """Delete the messages of `topic` from the landed `new_users_events`."""
+    sink = connect(target, dwh)
+    try:
+        if target == "postgres":
+            with sink.conn.transaction():
+                sink.conn.execute(
+                    "delete from raw_kafka.new_users_events where _topic = %s", (topic,)
+                )
+        else:
+            sink.client.command(
+                "alter table raw_kafka.new_users_events delete where _topic = {topic:String}",
+                parameters={"topic": topic},
+                settings={"mutations_sync": 2},
+            )
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_late_registration_loses_to_a_stored_later_one(built, dwh, target):
+    """A day's run of the shop users ranks its window's messages with the users stored.
+
+    A new user registers: that day's run takes the registration. Then an earlier registration
+    of the same user arrives late and lands in the batch of its own (earlier) day, alone in that
+    day's window: the backfill of that day keeps the later registration. The users then equal
+    a full build.
+    """
+    dbt = built[target]
+    selection = ("--select", "stg_kafka__new_users", "d_shop_users")
+    topic = f"test-late-registrations-{uuid.uuid4().hex[:8]}"
+    user_id = 10**9 + TARGETS.index(target)
+    later, earlier = SHOP_DAYS[-1] + timedelta(days=10), SHOP_DAYS[0] - timedelta(days=10)
+    query = """
+        select user_id, first_name, last_name, email, loyalty_status, _batch_date
+        from staging.stg_kafka__new_users
+        order by user_id"""
+
+    def users() -> list[tuple]:
+        registered = [tuple(map(normal, row)) for row in fetch(target, dwh, query)]
+        return [*registered, *rows(target, dwh, "d_shop_users")]
+
+    def names() -> list[str]:
+        return [row[1] for row in users() if row[0] == user_id]
+
+    try:
+        register(dwh, topic, target, user_id, later, "Later")
+        dbt("run", *selection, run_date=later)
+        assert names() == ["Later", "Later"]  # staging and d_shop_users
+        register(dwh, topic, target, user_id, earlier, "Early")
+        dbt("run", *selection, run_date=earlier)
+        assert names() == ["Later", "Later"]
+        daily = users()
+        dbt("run", "--full-refresh", *selection)
+        assert users() == daily, f"the run of {earlier} differs from a full build"
+    finally:
+        forget_topic(target, dwh, topic)
+        dbt("run", "--full-refresh", *selection)

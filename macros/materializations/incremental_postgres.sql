@@ -77,10 +77,15 @@
         new days, estimate one row for them, and join them by nested loops (10 s instead of 0.3 s
         for f_customer_retention after a day of f_sales). A new table gets every column's; a
         day's run only the partition key's, which is what its new days change (every column's
-        would decode a sample of 30,000 wide rows, JSON documents among them, every day) -#}
-    {%- set analyzed = '' if existing_relation is none or full_refresh_mode
-        else ' (' ~ partition_keys | join(', ') ~ ')' -%}
-    {% do run_query('analyze ' ~ target_relation ~ analyzed) %}
+        would decode a sample of 30,000 wide rows, JSON documents among them, every day), from a
+        sample of 3,000 rows: enough to see the new days, and 0.05 s instead of 0.5 s once the
+        table outgrows 30,000 pages (a year of messages) -#}
+    {%- if existing_relation is none or full_refresh_mode -%}
+        {% do run_query('analyze ' ~ target_relation) %}
+    {%- else -%}
+        {% do run_query('set local default_statistics_target = 10') %}
+        {% do run_query('analyze ' ~ target_relation ~ ' (' ~ partition_keys | join(', ') ~ ')') %}
+    {%- endif %}
 
     {% do apply_grants(target_relation, grant_config,
         should_revoke=should_revoke(existing_relation, full_refresh_mode)) %}

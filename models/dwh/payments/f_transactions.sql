@@ -1,9 +1,14 @@
+{#-
+    Indexed on PostgreSQL by the day columns of an operation's latest message, which
+    global_metrics' daily run looks up (incremental_touched) among a year of operations.
+-#}
 {{ config(
     materialized='incremental',
     incremental_strategy='insert_overwrite',
     partition_by='transaction_date',
     partition_by_string='transaction_date',
     order_by=['transaction_date', 'operation_id'],
+    indexes=lookup_indexes(['_batch_date', '(cast(sent_dttm as date))']),
 ) }}
 
 with
@@ -46,7 +51,9 @@ rebuilt as (
     from transactions
     where
         {{ incremental_touched(
-            'transactions', 'transaction_date', ['cast(sent_dttm as date)', '_batch_date']
+            ref('stg_kafka__transactions'),
+            'transaction_date',
+            ['cast(sent_dttm as date)', '_batch_date'],
         ) }}
 
 )

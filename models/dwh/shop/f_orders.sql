@@ -38,7 +38,7 @@ rebuilt as (
         orders._batch_date as _batch_date
 
     from orders
-    where {{ incremental_touched('orders', 'order_date', ['_batch_date']) }}
+    where {{ incremental_touched(ref('stg_faker__orders'), 'order_date', ['_batch_date']) }}
 
 )
 

@@ -38,7 +38,7 @@ counted as (
         and transactions.account_number_to > 0
         and transactions.currency_code is not null
         and {{ incremental_touched(
-            'transactions', 'transaction_date', ['cast(sent_dttm as date)', '_batch_date']
+            ref('f_transactions'), 'transaction_date', ['cast(sent_dttm as date)', '_batch_date']
         ) }}
 
 ),

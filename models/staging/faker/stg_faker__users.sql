@@ -1,3 +1,15 @@
+{#-
+    A table, incremental by key (SCD1, as stg_faker__orders): a daily run recomputes the users
+    exported in its window from all their exports and replaces their rows; a full build computes
+    every one.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=replace_keys_strategy(),
+    unique_key='user_id',
+    order_by='user_id',
+) }}
+
 with
 
 source as (
@@ -42,14 +54,20 @@ ranked as (
             order by typed._batch_date desc, typed._loaded_at desc
         ) as version_rank
     from typed
-    where typed.user_id is not null
+    where
+        typed.user_id is not null
+        and {{ changed_keys(
+            'typed.user_id',
+            source('faker', 'users'),
+            try_cast(clean_text('user_id'), 'int'),
+        ) }}
 
 ),
 
 latest as (
 
     select
-        user_id,
+        {{ assume_not_null('user_id') }} as user_id,
         first_name,
         last_name,
         email,

@@ -1,8 +1,23 @@
+{#-
+    A table, incremental by key (SCD1): a daily run parses the messages landed in its window,
+    ranks them with the stored rows of the same users, and replaces those users' rows. Exact: a
+    message never leaves the topic, so a stored row can only be beaten by a later message, which
+    lands in the window of its day. As a view, the shop users and their tests parsed every
+    registration of history, every day. A full build ranks every message.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=replace_keys_strategy(),
+    unique_key='user_id',
+    order_by='user_id',
+) }}
+
 with
 
 source as (
 
     select * from {{ source('kafka', 'new_users_events') }}
+    where {{ incremental_window('_batch_date') }}
 
 ),
 
@@ -68,17 +83,73 @@ typed as (
 
 ),
 
--- a registration sent twice: the last message wins
+readable as (
+
+    select
+        {{ assume_not_null('typed.user_id') }} as user_id,
+        typed.first_name,
+        typed.last_name,
+        typed.email,
+        typed.phone,
+        typed.registration_date,
+        typed.loyalty_status,
+        typed._topic,
+        typed._partition,
+        typed._offset,
+        typed._timestamp,
+        typed._batch_date,
+        typed._loaded_at
+    from typed
+    where typed.user_id is not null
+
+),
+
+-- the window's registrations, and the rows stored for the same users (a daily run)
+candidates as (
+
+    select * from readable
+    {%- if insert_overwrite_window() is not none %}
+    union all
+    select
+        stored.user_id,
+        stored.first_name,
+        stored.last_name,
+        stored.email,
+        stored.phone,
+        stored.registration_date,
+        stored.loyalty_status,
+        stored._topic,
+        stored._partition,
+        stored._offset,
+        stored._timestamp,
+        stored._batch_date,
+        stored._loaded_at
+    from {{ this }} as stored
+    where stored.user_id in (select readable.user_id from readable)
+    {%- endif %}
+
+),
+
+-- a registration sent twice: the last message wins; a message both stored and in the window
+-- keeps its latest landing, as in a full build
 ranked as (
 
     select
-        typed.*,
+        candidates.*,
+        max(candidates._batch_date) over (
+            partition by candidates._topic, candidates._partition, candidates._offset
+        ) as latest_batch_date,
+        max(candidates._loaded_at) over (
+            partition by candidates._topic, candidates._partition, candidates._offset
+        ) as latest_loaded_at,
         row_number() over (
-            partition by typed.user_id
-            order by typed._timestamp desc nulls last, typed._partition desc, typed._offset desc
+            partition by candidates.user_id
+            order by
+                candidates._timestamp desc nulls last,
+                candidates._partition desc,
+                candidates._offset desc
         ) as version_rank
-    from typed
-    where typed.user_id is not null
+    from candidates
 
 ),
 
@@ -96,8 +167,8 @@ latest as (
         _partition,
         _offset,
         _timestamp,
-        _batch_date,
-        _loaded_at
+        latest_batch_date as _batch_date,
+        latest_loaded_at as _loaded_at
     from ranked
     where version_rank = 1
 

@@ -4,6 +4,8 @@
     that sent a message in its window (all of their messages, however old), and rebuilds the
     days those operations belong to (now or before); each such day keeps its other operations
     as they were. A full build ranks every message. See macros/insert_overwrite.sql.
+    Indexed on PostgreSQL by operation (the stored operations of the window) and by the day
+    columns of an operation's latest message (f_transactions' touched days).
 -#}
 {{ config(
     materialized='incremental',
@@ -11,6 +13,7 @@
     partition_by='transaction_date',
     partition_by_string='transaction_date',
     order_by='transaction_date, operation_id',
+    indexes=lookup_indexes(['operation_id', '_batch_date', '(cast(sent_dttm as date))']),
 ) }}
 
 {%- set incremental = insert_overwrite_window() is not none %}
@@ -163,7 +166,9 @@ touched_days as (
     select latest.transaction_date from latest
     union distinct
     select stored.transaction_date from {{ this }} as stored
-    where stored.operation_id in (select window_operations.operation_id from window_operations)
+    where {{ adapter.dispatch('in_subquery', 'warehouse')(
+        'stored.operation_id', 'select window_operations.operation_id from window_operations'
+    ) }}
 
 ),
 
