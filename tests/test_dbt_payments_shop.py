@@ -276,6 +276,8 @@ def register(dwh: Settings, topic: str, target: str, user_id: int, day: date, na
         "loyalty_status": "Gold",
     }
     sent = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    # Created first, kept forever: auto-created, it would delete these 2022 messages by retention.
+    topics.ensure_topic(dwh, topic, partitions=1)
     out = topics.producer(dwh)
     out.send(topic, value=json.dumps(payload).encode(), timestamp_ms=int(sent.timestamp() * 1000))
     out.flush()

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import time
 import uuid
 from collections import Counter
 from datetime import date
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
 
 from ingest import pipeline, topics
 from ingest.engines import fetch
@@ -188,6 +191,34 @@ def test_messages_from_other_clients_load_the_same_way(dwh, target):
         where[5]: (kafka_records.NOT_UTF8, base64.b64encode(sent[5][1]).decode()),
         where[6]: (kafka_records.KEY_NOT_TEXT, base64.b64encode(sent[6][1]).decode()),
     }
+
+
+def test_records_deleted_before_landing_are_reported(dwh, caplog):
+    """Records the broker deleted (retention) before a drain are named in a warning."""
+    topic = unique_topic("retention")
+    admin = KafkaAdminClient(bootstrap_servers=dwh["DWH_KAFKA_BOOTSTRAP"])
+    admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"retention.ms": "60000"})])
+    admin.close()
+    producer = topics.producer(dwh)
+    for value in (b'{"old": 1}', b'{"old": 2}', b'{"old": 3}'):
+        producer.send(topic, value=value, timestamp_ms=1_000_000_000_000)  # 2001: past retention
+    producer.flush()
+    partition = TopicPartition(topic, 0)
+    watcher = KafkaConsumer(bootstrap_servers=dwh["DWH_KAFKA_BOOTSTRAP"])
+    deadline = time.monotonic() + 60
+    while watcher.beginning_offsets([partition])[partition] < 3:
+        assert time.monotonic() < deadline, "the broker kept records past their retention"
+        time.sleep(0.2)
+    watcher.close()
+    producer.send(topic, value=b'{"new": 1}')  # timestamped now: kept
+    producer.flush()
+    producer.close()
+
+    with caplog.at_level(logging.WARNING, logger=loader.__name__):
+        result = loader.drain(topic, loader.table_for(topic), "postgres", dwh)
+
+    assert result.loaded == 1
+    assert f"{topic}/0: offsets 0 to 2 were deleted by the broker" in caplog.text
 
 
 def test_two_postgres_loaders_at_once_never_duplicate(published, dwh):

@@ -212,12 +212,21 @@ class Loader:
     def _seek(self, state: _Topic) -> None:
         state.stored = self.sink.positions(state.table, state.name)
         state.batch = None
-        for partition in state.partitions:
-            tp = TopicPartition(state.name, partition)
-            if partition in state.stored:
-                self.consumer.seek(tp, state.stored[partition])
-            else:
-                self.consumer.seek_to_beginning(tp)
+        tps = [TopicPartition(state.name, p) for p in sorted(state.partitions)]
+        starts = self.consumer.beginning_offsets(tps) if tps else {}
+        for tp in tps:
+            stored = state.stored.get(tp.partition, 0)
+            if stored < starts[tp]:
+                log.warning(
+                    "%s/%d: offsets %d to %d were deleted by the broker (retention) before"
+                    " they were landed; resuming at %d",
+                    tp.topic,
+                    tp.partition,
+                    stored,
+                    starts[tp] - 1,
+                    starts[tp],
+                )
+            self.consumer.seek(tp, max(stored, starts[tp]))
 
     def assigned(self) -> list[TopicPartition]:
         return [TopicPartition(s.name, p) for s in self.topics.values() for p in s.partitions]
