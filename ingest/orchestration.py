@@ -307,8 +307,12 @@ PROJECT_INPUTS = ("dbt_project.yml", "models", "macros", "seeds", "snapshots", "
 
 
 def manifest_is_current(manifest: Path, project_dir: Path) -> bool:
-    """True when the manifest exists and no project file changed after it was written."""
-    if not manifest.exists():
+    """True when the manifest exists, whole, and no project file changed after it was written.
+
+    dbt writes the manifest in place: a `dbt parse` killed meanwhile leaves it empty or cut
+    short, and one unreadable manifest would keep both DAGs (one file) from importing.
+    """
+    if not manifest.exists() or not _ends_with(manifest, b"}"):
         return False
     written = manifest.stat().st_mtime
     for name in PROJECT_INPUTS:
@@ -317,6 +321,14 @@ def manifest_is_current(manifest: Path, project_dir: Path) -> bool:
         if any(f.stat().st_mtime > written for f in files):
             return False
     return True
+
+
+def _ends_with(path: Path, tail: bytes) -> bool:
+    with path.open("rb") as file:
+        if file.seek(0, os.SEEK_END) < len(tail):
+            return False
+        file.seek(-len(tail), os.SEEK_END)
+        return file.read() == tail
 
 
 def public_env(settings: Settings) -> dict[str, str]:

@@ -177,6 +177,16 @@ def test_vertica_dag_only_when_a_vertica_is_configured():
     assert orchestration.targets(with_vertica) == [*TARGETS, "vertica"]
 
 
+def test_a_manifest_cut_short_is_stale(tmp_path):
+    """A manifest dbt did not finish writing is made again, not rendered (nor imported broken)."""
+    (tmp_path / "dbt_project.yml").write_text("name: p\n")
+    manifest = tmp_path / "target" / "manifest.json"
+    manifest.parent.mkdir()
+    for text, current in (("", False), ('{"nodes": {"a"', False), ('{"nodes": {}}', True)):
+        manifest.write_text(text)
+        assert orchestration.manifest_is_current(manifest, tmp_path) is current, text
+
+
 @pytest.mark.parametrize("target", ["postgres", "clickhouse", "vertica"])
 def test_every_model_has_a_task(parsed, target):
     tasks = parsed["dags"][f"warehouse_{target}"]["tasks"]
