@@ -45,8 +45,17 @@
 
     {%- if existing_relation is none or full_refresh_mode -%}
         {%- set build_relation = intermediate_relation if full_refresh_mode else target_relation -%}
+        {#- rows stored in partition-key order: a day's run and its tests then read their few
+            days' blocks, not rows of every day scattered over the whole table (the model's
+            own order, e.g. a ranking by id, spreads each day over all of it) -#}
+        {%- set ordered_sql -%}
+            select * from (
+                {{ sql }}
+            ) as model_rows
+            order by {{ partition_keys | join(', ') }}
+        {%- endset -%}
         {% call statement('main') %}
-            {{ get_create_table_as_sql(False, build_relation, sql) }};
+            {{ get_create_table_as_sql(False, build_relation, ordered_sql) }};
             create index on {{ build_relation }} ({{ partition_keys | join(', ') }});
         {% endcall %}
         {% do create_indexes(build_relation) %}
