@@ -11,8 +11,10 @@ process (imports done before the clock starts, so none inherits another's memory
 another's start-up):
 - bare: a kafka-python loop that only consumes the topic to its end, with the loader's consumer
   settings (`ingest.loaders.kafka.consumer`);
-- loader: `ingest.loaders.kafka.drain` into Postgres, and into ClickHouse (every record checked,
-  rows, rejects and offsets written, exactly once);
+- loader: `ingest.loaders.kafka.drain_all` into Postgres, and into ClickHouse (every record
+  checked, rows, rejects and offsets written, exactly once), as it runs by default (a million
+  records: the partitions split over one worker process a core, started inside the clock), and
+  in one process;
 - naive: the same consumer, each poll's records made a DataFrame and appended with
   `DataFrame.to_sql(if_exists="append")` through SQLAlchemy (psycopg2; clickhouse-connect's
   dialect), on the first `--naive-messages` messages;
@@ -20,9 +22,10 @@ another's start-up):
   (`write-*`) against `to_sql` (`to_sql-*`). End to end, both pay kafka-python's consume cost, which
   bounds the loader's lead over to_sql; this pair shows the writing paths by themselves.
 Each loader run is paired with a bare run just before it, so the ratio compares like with like on
-a machine whose load changes. Rates are messages per second, CPU is the process's own; ratios are
-one rate over the other. Memory: each process's RSS at a quarter, half, three quarters and the end
-of its run, and its peak: flat means it does not grow as the run goes on.
+a machine whose load changes. Rates are messages per second, CPU is the process's own and its
+workers'; ratios are one rate over the other. Memory: each process's RSS (with its workers') at a
+quarter, half, three quarters and the end of its run, and its peak: flat means it does not grow
+as the run goes on.
 Prints results; asserts nothing (never a timed test).
 """
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -56,11 +60,17 @@ TARGETS = ("postgres", "clickhouse")
 
 
 def rss_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    """The RSS of this process and of the processes it started (a parallel drain's workers)."""
+    mine = str(os.getpid())
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if stat.parent.name == mine or fields[1] == mine:
+                total += int(fields[21])  # pages
+        except (OSError, IndexError):  # gone meanwhile
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class Sampler(threading.Thread):
@@ -131,11 +141,12 @@ def bare(settings: Settings, topic: str, state: object) -> int:
     return sum(len(records) for records in consumed(settings, topic, None))
 
 
-def load(target: str) -> Callable[[Settings, str, object], int]:
+def load(target: str, workers: int | None = None) -> Callable[[Settings, str, object], int]:
     def run(settings: Settings, topic: str, state: object) -> int:
-        from ingest.loaders.kafka import drain
+        from ingest.loaders.kafka import drain_all
 
-        result = drain(topic, bench_table(target), target, settings)
+        table = bench_table(target)
+        result = drain_all({topic: table}, target, settings, workers=workers)[0]
         return result.loaded + result.rejected
 
     return run
@@ -240,10 +251,19 @@ def no_preparation(settings: Settings, topic: str, limit: int | None) -> object:
 MODES: dict[str, tuple[Callable, Callable[[Settings, str, object], int]]] = {
     "bare": (no_preparation, bare),
     **{target: (no_preparation, load(target)) for target in TARGETS},
+    **{f"{target}-one-process": (no_preparation, load(target, 1)) for target in TARGETS},
     **{f"naive-{target}": (no_preparation, naive(target)) for target in TARGETS},
     **{f"write-{target}": (polled, write(target)) for target in TARGETS},
     **{f"to_sql-{target}": (polled, naive_write(target)) for target in TARGETS},
 }
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process and of its children that ended (a parallel drain's workers)."""
+    mine, theirs = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return mine.ru_utime + mine.ru_stime + theirs.ru_utime + theirs.ru_stime
 
 
 def child(mode: str, topic: str, limit: int | None) -> None:
@@ -266,9 +286,9 @@ def child(mode: str, topic: str, limit: int | None) -> None:
     state = prepare(settings, topic, limit)
     sampler = Sampler()
     sampler.start()
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu = time.perf_counter(), cpu_s()
     count = run(settings, topic, state)
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    seconds, cpu = time.perf_counter() - start, cpu_s() - cpu
     sampler.done.set()
     sampler.join()
     found = {"messages": count, "seconds": seconds, "cpu": cpu, "rss": sampler.profile()}
@@ -357,6 +377,7 @@ def main() -> None:
             for name, mode, limit in [
                 ("bare", "bare", None),
                 ("loader", target, None),
+                ("loader-1", f"{target}-one-process", None),
                 ("naive", f"naive-{target}", args.naive_messages),
                 ("write", f"write-{target}", args.naive_messages),
                 ("to_sql", f"to_sql-{target}", args.naive_messages),
@@ -380,6 +401,8 @@ def main() -> None:
                 f"  {target:<11} loader vs bare consume {ratio(found, 'loader', 'bare')}"
                 f"   loader vs naive consume+to_sql {ratio(found, 'loader', 'naive')}"
                 f"   writing alone: loader's vs to_sql {ratio(found, 'write', 'to_sql')}"
+                f"\n  {'':<11} in one process: vs bare {ratio(found, 'loader-1', 'bare')}"
+                f"   vs naive consume+to_sql {ratio(found, 'loader-1', 'naive')}"
             )
         print("\nRSS of the loader through its run (MiB at 1/4, 1/2, 3/4, end; peak)")
         for target, found in results.items():

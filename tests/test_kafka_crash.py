@@ -1,10 +1,11 @@
 """Kill the Kafka loader with SIGKILL while it writes, again and again: nothing lost, nothing twice.
 
-The loader runs as a subprocess (`python -m ingest.loaders.kafka --follow`) while a producer
-keeps sending; each kill comes a random moment after the loader has landed something since the
-last restart, so it falls while batches are being written. Then one drain finishes the job and
-the landed set must equal the produced set exactly: on Postgres as stored, on ClickHouse as dbt
-sees it (FINAL, i.e. deduplicated on topic, partition, offset).
+The loader runs as a subprocess (`python -m ingest.loaders.kafka --follow`, or a drain split
+over two worker processes) while a producer keeps sending; each kill comes a random moment after
+the loader has landed something since the last restart, so it falls while batches are being
+written. Then one drain finishes the job and the landed set must equal the produced set exactly:
+on Postgres as stored, on ClickHouse as dbt sees it (FINAL, i.e. deduplicated on topic,
+partition, offset). A parallel drain's workers die with it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ KILLS = 10
 TARGETS = ["postgres", "clickhouse"]
 PER_SECOND = 5000  # produced while the loader is being killed: it is never idle for long
 INVALID_EVERY = 25  # every 25th message is not JSON, so the rejects path is killed too
+MODES = {
+    "follow": ["--follow", "--batch-size", "20", "--flush-interval", "0.1"],
+    "parallel-drain": ["--workers", "2", "--batch-size", "20"],
+}
 
 
 def start_loader(target: str, topic: str, log: Path, *extra: str) -> subprocess.Popen:
@@ -45,6 +50,26 @@ def start_loader(target: str, topic: str, log: Path, *extra: str) -> subprocess.
         stderr=open(log, "ab"),  # noqa: SIM115 - closed with the process
         text=True,
     )
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def create(target: str, settings: Settings, table: Table) -> None:
@@ -111,8 +136,9 @@ class Producer(threading.Thread):
         return found
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("target", TARGETS)
-def test_sigkill_at_random_moments_loses_and_duplicates_nothing(dwh, target, tmp_path):
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(dwh, target, mode, tmp_path):
     topic = f"crash-{target}-{uuid.uuid4().hex[:8]}"
     topics.ensure_topic(dwh, topic, partitions=3)
     table = loader.table_for(topic)
@@ -122,23 +148,43 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(dwh, target, tmp
     producer.start()
     log = tmp_path / "loader.log"
     counts_at_kill = []
+    starts = 0
     try:
-        for _ in range(KILLS):
+        deadline = time.monotonic() + 30  # records in every partition: a drain can be split
+        while min(topics.end_offsets(dwh, topic).values(), default=0) < 100:
+            assert time.monotonic() < deadline, "the producer sent nothing"
+            time.sleep(0.05)
+        while len(counts_at_kill) < KILLS:
+            starts += 1
+            assert starts <= 3 * KILLS, "the drains kept ending before they were killed"
             before = landed_count(target, dwh, table) if counts_at_kill else 0
-            process = start_loader(
-                target, topic, log, "--follow", "--batch-size", "20", "--flush-interval", "0.1"
-            )
+            process = start_loader(target, topic, log, *MODES[mode])
+            workers = []
             try:
                 deadline = time.monotonic() + 30
+                if mode == "parallel-drain":  # count from when its workers run: the last
+                    while len(children(process.pid)) < 2:  # loader's commits may land late
+                        assert process.poll() is None, f"the loader exited early; see {log}"
+                        assert time.monotonic() < deadline, f"no worker processes; see {log}"
+                        time.sleep(0.05)
+                    before = landed_count(target, dwh, table)
                 while landed_count(target, dwh, table) <= before:  # running and writing
                     assert process.poll() is None, f"the loader exited early; see {log}"
                     assert time.monotonic() < deadline, f"the loader landed nothing; see {log}"
                     time.sleep(0.05)
                 time.sleep(rng.uniform(0, 0.4))
+                workers = children(process.pid)
             finally:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
+            if process.returncode == 0 and mode == "parallel-drain":
+                continue  # it reached its end offsets first: not a kill, start another
             assert process.returncode == -signal.SIGKILL
+            if mode == "parallel-drain":
+                deadline = time.monotonic() + 10
+                while any(map(alive, workers)):
+                    assert time.monotonic() < deadline, "a worker outlived its loader"
+                    time.sleep(0.05)
             counts_at_kill.append(len(set(landed_set(target, dwh, table))))
     finally:
         producer.stop.set()

@@ -129,6 +129,23 @@ def test_a_second_run_changes_nothing(published, landed, dwh, target):
     assert sorted(table_rows(target, dwh, table, "_partition, _offset, payload")) == before
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_drain_split_over_processes_lands_what_one_process_lands(published, landed, dwh, target):
+    topic, table, _ = published
+    split = loader.table_for(f"{topic}-split")  # a table of its own: it starts at offset 0
+    result = loader.drain_all({topic: split}, target, dwh, workers=3)[0]
+    assert (result.loaded, result.rejected) == (landed[target].loaded, landed[target].rejected)
+    rows = "_partition, _offset, payload, _key, _timestamp, _batch_date"
+    assert sorted(table_rows(target, dwh, split, rows)) == sorted(
+        table_rows(target, dwh, table, rows)
+    )
+    rejects = "_partition, _offset, reason, raw, origin"
+    split_rejects, rejects_one = map(kafka_records.rejects_table, (split, table))
+    assert sorted(table_rows(target, dwh, split_rejects, rejects)) == sorted(
+        table_rows(target, dwh, rejects_one, rejects)
+    )
+
+
 def test_publishing_a_day_again_sends_nothing(published, dwh):
     topic, _, manifests = published
     ends = topics.end_offsets(dwh, topic)

@@ -27,14 +27,18 @@ so it is not the default.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
+import multiprocessing
+import os
 import queue
 import re
 import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -57,6 +61,9 @@ FLUSH_INTERVAL = 1.0  # follow mode: seconds a record may wait for its batch to 
 IDLE_TIMEOUT = 60.0  # drain mode: fail when the end offsets are not reached for this long
 REFRESH_INTERVAL = 30.0  # follow mode: look for new partitions and topics this often
 POLL_MS = 200
+# A drain with at least this many records to read splits its partitions over worker processes
+# (one per core at most): below it, starting them costs more than they save.
+PARALLEL_MIN_RECORDS = 200_000
 CONSUMER_CONFIG = {
     "enable_auto_commit": False,
     "allow_auto_create_topics": False,
@@ -171,9 +178,11 @@ class Loader:
         settings: Settings,
         batch_size: int = BATCH_SIZE,
         isolation_level: str = "read_uncommitted",
+        share: Collection[TopicPartition] | None = None,
     ) -> None:
         self.settings = settings
         self.batch_size = batch_size
+        self.share = share  # these partitions only (a worker of a parallel drain); None: all
         self.topics = {
             name: _Topic(name, table, Encoder(name)) for name, table in topic_tables.items()
         }
@@ -199,7 +208,11 @@ class Loader:
         """Assign every partition of every topic; position new ones at the stored offsets."""
         found = {}
         for state in self.topics.values():
-            found[state.name] = self.consumer.partitions_for_topic(state.name) or set()
+            found[state.name] = {
+                p
+                for p in self.consumer.partitions_for_topic(state.name) or ()
+                if self.share is None or TopicPartition(state.name, p) in self.share
+            }
         if all(found[name] == state.partitions for name, state in self.topics.items()):
             return False
         assigned = [TopicPartition(name, p) for name, parts in found.items() for p in parts]
@@ -230,6 +243,24 @@ class Loader:
 
     def assigned(self) -> list[TopicPartition]:
         return [TopicPartition(s.name, p) for s in self.topics.values() for p in s.partitions]
+
+    def shares(self, workers: int | None = None) -> list[list[TopicPartition]]:
+        """The partitions with records to drain, split into at most `workers` shares of about
+        equal size (None: one a core when there are PARALLEL_MIN_RECORDS, else one share)."""
+        partitions = self.assigned()
+        ends = self.consumer.end_offsets(partitions) if partitions else {}
+        pending = {tp: ends[tp] - self.consumer.position(tp) for tp in partitions}
+        pending = {tp: count for tp, count in pending.items() if count > 0}
+        if workers is None:
+            many = sum(pending.values()) >= PARALLEL_MIN_RECORDS
+            workers = (os.cpu_count() or 1) if many else 1
+        shares: list[list[TopicPartition]] = [[] for _ in range(min(workers, len(pending)))]
+        sizes = [0] * len(shares)
+        for tp in sorted(pending, key=pending.__getitem__, reverse=True):
+            smallest = sizes.index(min(sizes))  # the biggest partitions first, each to the
+            shares[smallest].append(tp)  # share with the fewest records so far
+            sizes[smallest] += pending[tp]
+        return shares
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -282,13 +313,16 @@ class Loader:
     def in_hand(self) -> int:
         return sum(len(s.batch) for s in self.topics.values() if s.batch is not None)
 
-    def drain(self) -> list[LoadResult]:
-        """Land every record up to the end offsets seen now, then stop."""
+    def drain(self, position: int = 0) -> list[LoadResult]:
+        """Land every record up to the end offsets seen now, then stop (`position`: the line of
+        the progress bar, one per worker of a parallel drain)."""
         partitions = self.assigned()
         ends = self.consumer.end_offsets(partitions) if partitions else {}
         starts = {tp: self.consumer.position(tp) for tp in partitions}
         total = sum(max(0, ends[tp] - starts[tp]) for tp in partitions)
-        progress = tqdm(total=total, unit="msg", desc="kafka", disable=None, leave=False)
+        progress = tqdm(
+            total=total, unit="msg", desc="kafka", disable=None, leave=False, position=position
+        )
         last_progress = time.monotonic()
         try:
             while True:
@@ -368,11 +402,7 @@ def drain(
     isolation_level: str = "read_uncommitted",
 ) -> LoadResult:
     """Land `topic` into `table` up to the end offsets seen at start (a missing topic: nothing)."""
-    loader = Loader({topic: table}, target, settings, batch_size, isolation_level)
-    try:
-        return loader.drain()[0]
-    finally:
-        loader.close()
+    return drain_all({topic: table}, target, settings, batch_size, isolation_level)[0]
 
 
 def drain_all(
@@ -381,13 +411,56 @@ def drain_all(
     settings: Settings,
     batch_size: int = BATCH_SIZE,
     isolation_level: str = "read_uncommitted",
+    workers: int | None = None,
 ) -> list[LoadResult]:
-    """Drain several topics through one consumer."""
+    """Drain several topics: through one consumer, or, with many records to read, with their
+    partitions split over worker processes (see Loader.shares), each landing its own
+    partitions exactly once as a single loader does. Kafka-python's decoding of records is
+    pure Python, so one process is bound to one core."""
     loader = Loader(topic_tables, target, settings, batch_size, isolation_level)
     try:
-        return loader.drain()
+        shares = loader.shares(workers)
+        if len(shares) < 2:
+            return loader.drain()
     finally:
         loader.close()
+    log.info("draining in %d processes: %s", len(shares), shares)
+    args = (topic_tables, target, settings, batch_size, isolation_level)
+    spawn = multiprocessing.get_context("spawn")  # no threads or connections inherited
+    with ProcessPoolExecutor(
+        len(shares), spawn, initializer=_die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
+        found = [pool.submit(_drain_share, *args, share, i) for i, share in enumerate(shares)]
+        per_worker = [future.result() for future in found]
+    return [  # each worker has a result per topic, in the order of topic_tables
+        LoadResult(same[0].table, sum(r.loaded for r in same), sum(r.rejected for r in same))
+        for same in zip(*per_worker, strict=True)
+    ]
+
+
+def _drain_share(
+    topic_tables: Mapping[str, Table],
+    target: str,
+    settings: Settings,
+    batch_size: int,
+    isolation_level: str,
+    share: list[TopicPartition],
+    position: int,
+) -> list[LoadResult]:
+    """A worker of a parallel drain: land these partitions."""
+    loader = Loader(topic_tables, target, settings, batch_size, isolation_level, share)
+    try:
+        return loader.drain(position)
+    finally:
+        loader.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker stops when the loader that started it dies, even by SIGKILL (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before that
+        os._exit(1)
 
 
 def follow(
@@ -430,6 +503,12 @@ def _parser() -> argparse.ArgumentParser:
         "outside the contract lands in raw_kafka.<topic>",
     )
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="drain: processes to split the partitions over (default: one a core when there are"
+        f" at least {PARALLEL_MIN_RECORDS:,} records to read, else one)",
+    )
     parser.add_argument("--flush-interval", type=float, default=FLUSH_INTERVAL)
     parser.add_argument(
         "--isolation-level",
@@ -446,7 +525,12 @@ def main(argv: list[str] | None = None) -> None:
     topic_tables = {name: table_for(name) for name in args.topic} if args.topic else KAFKA_TOPICS
     if not args.follow:
         for result in drain_all(
-            topic_tables, args.target, settings, args.batch_size, args.isolation_level
+            topic_tables,
+            args.target,
+            settings,
+            args.batch_size,
+            args.isolation_level,
+            args.workers,
         ):
             print(result, flush=True)
         return
