@@ -62,10 +62,15 @@
 {%- endmacro %}
 
 {#-
-    materialized_cte(): put after `name as` of a CTE that computes what several expressions read
-    (a parsed JSON document). PostgreSQL inlines a CTE referenced once and repeats its
-    expressions at every reference, parsing the same text a dozen times; `materialized` makes it
-    compute each row once. ClickHouse and Vertica evaluate each expression once anyway.
+    materialized_cte(): put after `name as` of a CTE whose rows must be computed once.
+    - PostgreSQL inlines a CTE referenced once and repeats its expressions at every reference
+      (a parsed JSON document: the same text parsed a dozen times); `materialized` makes it
+      compute each row once. (A CTE referenced more than once it materializes anyway.)
+    - ClickHouse runs a CTE's query again at every reference; `materialized` (with the
+      profile's `enable_materialized_cte`, ClickHouse 26 and later) runs it once into a
+      temporary table when it is referenced more than once, and inlines it otherwise. Only for
+      CTEs that are small when referenced more than once: the table is held in memory.
+    - Vertica evaluates each expression once anyway.
 -#}
 {% macro materialized_cte() -%}
     {{ return(adapter.dispatch('materialized_cte', 'warehouse')()) }}
@@ -75,5 +80,9 @@
 {%- endmacro %}
 
 {% macro postgres__materialized_cte() -%}
+    materialized
+{%- endmacro %}
+
+{% macro clickhouse__materialized_cte() -%}
     materialized
 {%- endmacro %}

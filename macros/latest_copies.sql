@@ -34,7 +34,8 @@ copies as (
 
 ),
 
-ranked as (
+-- read three times by a daily run (once when building all history): computed once
+ranked as {{ materialized_cte() if incremental else '' }} (
 
     select
         copies.*,
