@@ -61,16 +61,16 @@ TARGETS = ("postgres", "clickhouse")
 
 def rss_mib() -> float:
     """The RSS of this process and of the processes it started (a parallel drain's workers)."""
-    mine = str(os.getpid())
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    pids = ["self"]
+    for children in Path("/proc/self/task").glob("*/children"):  # Linux
+        pids += children.read_text().split()
+    pages = 0
+    for pid in pids:
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if stat.parent.name == mine or fields[1] == mine:
-                total += int(fields[21])  # pages
-        except (OSError, IndexError):  # gone meanwhile
+            pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except OSError:  # gone meanwhile
             continue
-    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class Sampler(threading.Thread):
@@ -258,7 +258,7 @@ MODES: dict[str, tuple[Callable, Callable[[Settings, str, object], int]]] = {
 }
 
 
-def cpu_s() -> float:
+def cpu_with_children() -> float:
     """CPU seconds of this process and of its children that ended (a parallel drain's workers)."""
     mine, theirs = (
         resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
@@ -286,9 +286,9 @@ def child(mode: str, topic: str, limit: int | None) -> None:
     state = prepare(settings, topic, limit)
     sampler = Sampler()
     sampler.start()
-    start, cpu = time.perf_counter(), cpu_s()
+    start, cpu = time.perf_counter(), cpu_with_children()
     count = run(settings, topic, state)
-    seconds, cpu = time.perf_counter() - start, cpu_s() - cpu
+    seconds, cpu = time.perf_counter() - start, cpu_with_children() - cpu
     sampler.done.set()
     sampler.join()
     found = {"messages": count, "seconds": seconds, "cpu": cpu, "rss": sampler.profile()}

@@ -65,11 +65,12 @@
     materialized_cte(): put after `name as` of a CTE whose rows must be computed once.
     - PostgreSQL inlines a CTE referenced once and repeats its expressions at every reference
       (a parsed JSON document: the same text parsed a dozen times); `materialized` makes it
-      compute each row once. (A CTE referenced more than once it materializes anyway.)
+      compute each row once. A CTE referenced more than once is materialized anyway.
     - ClickHouse runs a CTE's query again at every reference; `materialized` (with the
-      profile's `enable_materialized_cte`, ClickHouse 26 and later) runs it once into a
-      temporary table when it is referenced more than once, and inlines it otherwise. Only for
-      CTEs that are small when referenced more than once: the table is held in memory.
+      profile's `enable_materialized_cte`, an experimental setting of ClickHouse 26.3 and later)
+      runs it once into a temporary table when it is referenced more than once, and inlines it
+      otherwise. So use it only where a CTE read more than once is small: the temporary table
+      is held in memory. (The three staging models of Kafka read theirs once.)
     - Vertica evaluates each expression once anyway.
 -#}
 {% macro materialized_cte() -%}

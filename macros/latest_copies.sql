@@ -34,8 +34,9 @@ copies as (
 
 ),
 
--- read three times by a daily run (once when building all history): computed once
-ranked as {{ materialized_cte() if incremental else '' }} (
+-- read three times by a daily run, so computed once (the window's lines and their stored
+-- copies); a full build reads it once and must not materialize all history
+ranked as {% if incremental %}{{ materialized_cte() }} {% endif %}(
 
     select
         copies.*,

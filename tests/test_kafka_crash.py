@@ -52,15 +52,16 @@ def start_loader(target: str, topic: str, log: Path, *extra: str) -> subprocess.
     )
 
 
-def children(pid: int) -> list[int]:
-    """The processes `pid` started (Linux /proc)."""
+def workers_of(pid: int) -> list[int]:
+    """The worker processes `pid` started with multiprocessing (Linux /proc)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
         except OSError:  # gone meanwhile
             continue
-        if int(fields[1]) == pid:
+        if parent == pid and b"spawn_main" in command:  # not multiprocessing's resource tracker
             found.append(int(stat.parent.name))
     return found
 
@@ -162,8 +163,10 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(dwh, target, mod
             workers = []
             try:
                 deadline = time.monotonic() + 30
-                if mode == "parallel-drain":  # count from when its workers run: the last
-                    while len(children(process.pid)) < 2:  # loader's commits may land late
+                # A parallel drain counts from when its workers run: a COMMIT the last loader
+                # sent just before its kill may become visible meanwhile.
+                if mode == "parallel-drain":
+                    while len(workers_of(process.pid)) < 2:
                         assert process.poll() is None, f"the loader exited early; see {log}"
                         assert time.monotonic() < deadline, f"no worker processes; see {log}"
                         time.sleep(0.05)
@@ -173,7 +176,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(dwh, target, mod
                     assert time.monotonic() < deadline, f"the loader landed nothing; see {log}"
                     time.sleep(0.05)
                 time.sleep(rng.uniform(0, 0.4))
-                workers = children(process.pid)
+                workers = workers_of(process.pid)
             finally:
                 process.send_signal(signal.SIGKILL)
                 process.wait()

@@ -130,10 +130,14 @@ def test_a_second_run_changes_nothing(published, landed, dwh, target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_a_drain_split_over_processes_lands_what_one_process_lands(published, landed, dwh, target):
+def test_a_drain_split_over_processes_lands_what_one_process_lands(
+    published, landed, dwh, target, caplog
+):
     topic, table, _ = published
     split = loader.table_for(f"{topic}-split")  # a table of its own: it starts at offset 0
-    result = loader.drain_all({topic: split}, target, dwh, workers=3)[0]
+    with caplog.at_level(logging.INFO, logger=loader.__name__):
+        result = loader.drain_all({topic: split}, target, dwh, workers=3)[0]
+    assert "draining in 3 processes" in caplog.text
     assert (result.loaded, result.rejected) == (landed[target].loaded, landed[target].rejected)
     rows = "_partition, _offset, payload, _key, _timestamp, _batch_date"
     assert sorted(table_rows(target, dwh, split, rows)) == sorted(

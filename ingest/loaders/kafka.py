@@ -20,7 +20,10 @@ records are. `read_committed` is available, but the local broker (noida-db) list
 transactions in a way that makes kafka-python skip later committed records of the same producer,
 so it is not the default.
 
+A drain with many records to read splits the partitions over worker processes (see drain_all).
+
     python -m ingest.loaders.kafka --target postgres              # drain every topic once
+    python -m ingest.loaders.kafka --target postgres --workers 1  # the same in one process
     python -m ingest.loaders.kafka --target postgres --follow     # a resident loader
 """
 
@@ -31,6 +34,7 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import pickle
 import queue
 import re
 import signal
@@ -64,6 +68,7 @@ POLL_MS = 200
 # A drain with at least this many records to read splits its partitions over worker processes
 # (one per core at most): below it, starting them costs more than they save.
 PARALLEL_MIN_RECORDS = 200_000
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that started it dies
 CONSUMER_CONFIG = {
     "enable_auto_commit": False,
     "allow_auto_create_topics": False,
@@ -244,16 +249,20 @@ class Loader:
     def assigned(self) -> list[TopicPartition]:
         return [TopicPartition(s.name, p) for s in self.topics.values() for p in s.partitions]
 
-    def shares(self, workers: int | None = None) -> list[list[TopicPartition]]:
-        """The partitions with records to drain, split into at most `workers` shares of about
-        equal size (None: one a core when there are PARALLEL_MIN_RECORDS, else one share)."""
+    def end_offsets(self) -> dict[TopicPartition, int]:
         partitions = self.assigned()
-        ends = self.consumer.end_offsets(partitions) if partitions else {}
-        pending = {tp: ends[tp] - self.consumer.position(tp) for tp in partitions}
+        return self.consumer.end_offsets(partitions) if partitions else {}
+
+    def shares(
+        self, ends: Mapping[TopicPartition, int], workers: int | None = None
+    ) -> list[list[TopicPartition]]:
+        """The partitions with records before `ends`, split into at most `workers` shares of
+        about equal size (None: one a core when there are PARALLEL_MIN_RECORDS, else one)."""
+        pending = {tp: ends[tp] - self.consumer.position(tp) for tp in self.assigned()}
         pending = {tp: count for tp, count in pending.items() if count > 0}
         if workers is None:
             many = sum(pending.values()) >= PARALLEL_MIN_RECORDS
-            workers = (os.cpu_count() or 1) if many else 1
+            workers = _cores() if many else 1
         shares: list[list[TopicPartition]] = [[] for _ in range(min(workers, len(pending)))]
         sizes = [0] * len(shares)
         for tp in sorted(pending, key=pending.__getitem__, reverse=True):
@@ -313,11 +322,15 @@ class Loader:
     def in_hand(self) -> int:
         return sum(len(s.batch) for s in self.topics.values() if s.batch is not None)
 
-    def drain(self, position: int = 0) -> list[LoadResult]:
-        """Land every record up to the end offsets seen now, then stop (`position`: the line of
-        the progress bar, one per worker of a parallel drain)."""
+    def drain(
+        self, ends: Mapping[TopicPartition, int] | None = None, position: int = 0
+    ) -> list[LoadResult]:
+        """Land every record up to `ends` (default: the end offsets seen now), then stop.
+
+        `position`: the line of the progress bar, one per worker of a parallel drain.
+        """
         partitions = self.assigned()
-        ends = self.consumer.end_offsets(partitions) if partitions else {}
+        ends = self.end_offsets() if ends is None else ends
         starts = {tp: self.consumer.position(tp) for tp in partitions}
         total = sum(max(0, ends[tp] - starts[tp]) for tp in partitions)
         progress = tqdm(
@@ -413,29 +426,57 @@ def drain_all(
     isolation_level: str = "read_uncommitted",
     workers: int | None = None,
 ) -> list[LoadResult]:
-    """Drain several topics: through one consumer, or, with many records to read, with their
-    partitions split over worker processes (see Loader.shares), each landing its own
-    partitions exactly once as a single loader does. Kafka-python's decoding of records is
-    pure Python, so one process is bound to one core."""
+    """Drain several topics up to the end offsets seen at start: through one consumer, or,
+    with many records to read, with their partitions split over worker processes (at most
+    `workers`, see Loader.shares). kafka-python decodes records in pure Python, so one process
+    reads at most a core's worth. Each worker lands its own partitions exactly once, as a single
+    loader does; the writes to one table and topic still take turns (the sinks' locks)."""
     loader = Loader(topic_tables, target, settings, batch_size, isolation_level)
     try:
-        shares = loader.shares(workers)
+        ends = loader.end_offsets()
+        shares = loader.shares(ends, workers)
         if len(shares) < 2:
-            return loader.drain()
+            return loader.drain(ends)
     finally:
         loader.close()
     log.info("draining in %d processes: %s", len(shares), shares)
     args = (topic_tables, target, settings, batch_size, isolation_level)
-    spawn = multiprocessing.get_context("spawn")  # no threads or connections inherited
+    level = logging.getLogger().getEffectiveLevel()
     with ProcessPoolExecutor(
-        len(shares), spawn, initializer=_die_with_parent, initargs=(os.getpid(),)
+        len(shares),
+        mp_context=multiprocessing.get_context("spawn"),  # nothing inherited: no threads
+        initializer=_start_worker,
+        initargs=(os.getpid(), level),
     ) as pool:
-        found = [pool.submit(_drain_share, *args, share, i) for i, share in enumerate(shares)]
+        found = [
+            pool.submit(_drain_share, *args, {tp: ends[tp] for tp in share}, position)
+            for position, share in enumerate(shares)
+        ]
         per_worker = [future.result() for future in found]
     return [  # each worker has a result per topic, in the order of topic_tables
         LoadResult(same[0].table, sum(r.loaded for r in same), sum(r.rejected for r in same))
         for same in zip(*per_worker, strict=True)
     ]
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _start_worker(parent: int, level: int) -> None:
+    """A worker of a parallel drain: dies with the loader that started it, even by SIGKILL
+    (Linux: the death signal follows the thread that started it, which waits for the workers
+    to finish), and logs like it."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # it died before that
+        os._exit(1)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
 
 
 def _drain_share(
@@ -444,23 +485,21 @@ def _drain_share(
     settings: Settings,
     batch_size: int,
     isolation_level: str,
-    share: list[TopicPartition],
+    ends: dict[TopicPartition, int],
     position: int,
 ) -> list[LoadResult]:
-    """A worker of a parallel drain: land these partitions."""
-    loader = Loader(topic_tables, target, settings, batch_size, isolation_level, share)
+    """A worker of a parallel drain: land the partitions of `ends` up to them."""
+    loader = Loader(topic_tables, target, settings, batch_size, isolation_level, list(ends))
     try:
-        return loader.drain(position)
+        return loader.drain(ends, position)
+    except BaseException as error:
+        try:  # the error goes back to the loader pickled
+            pickle.loads(pickle.dumps(error))
+        except Exception:  # it would only see "a process terminated abruptly"
+            raise RuntimeError(f"{type(error).__name__}: {error}") from None
+        raise
     finally:
         loader.close()
-
-
-def _die_with_parent(parent: int) -> None:
-    """A worker stops when the loader that started it dies, even by SIGKILL (Linux)."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it died before that
-        os._exit(1)
 
 
 def follow(
@@ -505,9 +544,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument(
         "--workers",
-        type=int,
-        help="drain: processes to split the partitions over (default: one a core when there are"
-        f" at least {PARALLEL_MIN_RECORDS:,} records to read, else one)",
+        type=_positive,
+        help="drain: at most this many processes to split the partitions over (default: one a"
+        f" core when there are at least {PARALLEL_MIN_RECORDS:,} records to read, else one)",
     )
     parser.add_argument("--flush-interval", type=float, default=FLUSH_INTERVAL)
     parser.add_argument(
@@ -518,8 +557,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.follow and args.workers:
+        parser.error("--workers is for a drain; --follow runs in one process")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = load_settings()
     topic_tables = {name: table_for(name) for name in args.topic} if args.topic else KAFKA_TOPICS
