@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,10 @@ KILLS = 10
 TARGETS = ["postgres", "clickhouse"]
 PER_SECOND = 5000  # produced while the loader is being killed: it is never idle for long
 INVALID_EVERY = 25  # every 25th message is not JSON, so the rejects path is killed too
+DRAIN_BACKLOG = 5000  # records a parallel drain starts with: about 500 batches to kill it in
 MODES = {
     "follow": ["--follow", "--batch-size", "20", "--flush-interval", "0.1"],
-    "parallel-drain": ["--workers", "2", "--batch-size", "20"],
+    "parallel-drain": ["--workers", "2", "--batch-size", "10"],
 }
 
 
@@ -80,6 +82,17 @@ def create(target: str, settings: Settings, table: Table) -> None:
         sink.ensure(table)
     finally:
         sink.close()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "waited in vain"
+        time.sleep(0.05)
+
+
+def produced_count(settings: Settings, topic: str) -> int:
+    return sum(topics.end_offsets(settings, topic).values())
 
 
 def landed_count(target: str, settings: Settings, table: Table) -> int:
@@ -151,14 +164,14 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(dwh, target, mod
     counts_at_kill = []
     starts = 0
     try:
-        deadline = time.monotonic() + 30  # records in every partition: a drain can be split
-        while min(topics.end_offsets(dwh, topic).values(), default=0) < 100:
-            assert time.monotonic() < deadline, "the producer sent nothing"
-            time.sleep(0.05)
+        # records in every partition: a drain can be split
+        wait_for(lambda: min(topics.end_offsets(dwh, topic).values(), default=0) >= 100)
         while len(counts_at_kill) < KILLS:
             starts += 1
             assert starts <= 3 * KILLS, "the drains kept ending before they were killed"
             before = landed_count(target, dwh, table) if counts_at_kill else 0
+            if mode == "parallel-drain":  # a drain with work to do, so that a kill can hit it
+                wait_for(lambda start=before: produced_count(dwh, topic) - start >= DRAIN_BACKLOG)
             process = start_loader(target, topic, log, *MODES[mode])
             workers = []
             try:
@@ -166,23 +179,23 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(dwh, target, mod
                 # A parallel drain counts from when its workers run: a COMMIT the last loader
                 # sent just before its kill may become visible meanwhile.
                 if mode == "parallel-drain":
-                    while len(workers_of(process.pid)) < 2:
-                        assert process.poll() is None, f"the loader exited early; see {log}"
+                    while len(workers_of(process.pid)) < 2 and process.poll() is None:
                         assert time.monotonic() < deadline, f"no worker processes; see {log}"
                         time.sleep(0.05)
                     before = landed_count(target, dwh, table)
-                while landed_count(target, dwh, table) <= before:  # running and writing
-                    assert process.poll() is None, f"the loader exited early; see {log}"
+                # running and writing (a drain may also end first: checked below)
+                while landed_count(target, dwh, table) <= before and process.poll() is None:
                     assert time.monotonic() < deadline, f"the loader landed nothing; see {log}"
                     time.sleep(0.05)
-                time.sleep(rng.uniform(0, 0.4))
+                # a drain of the backlog lasts a few tenths of a second on Postgres
+                time.sleep(rng.uniform(0, 0.1 if mode == "parallel-drain" else 0.4))
                 workers = workers_of(process.pid)
             finally:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
             if process.returncode == 0 and mode == "parallel-drain":
                 continue  # it reached its end offsets first: not a kill, start another
-            assert process.returncode == -signal.SIGKILL
+            assert process.returncode == -signal.SIGKILL, f"the loader exited early; see {log}"
             if mode == "parallel-drain":
                 deadline = time.monotonic() + 10
                 while any(map(alive, workers)):
