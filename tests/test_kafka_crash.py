@@ -84,10 +84,10 @@ def create(target: str, settings: Settings, table: Table) -> None:
         sink.close()
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+def wait_for(condition: Callable[[], bool], failure: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline, "waited in vain"
+        assert time.monotonic() < deadline, failure
         time.sleep(0.05)
 
 
@@ -165,28 +165,37 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(dwh, target, mod
     starts = 0
     try:
         # records in every partition: a drain can be split
-        wait_for(lambda: min(topics.end_offsets(dwh, topic).values(), default=0) >= 100)
+        wait_for(
+            lambda: min(topics.end_offsets(dwh, topic).values(), default=0) >= 100,
+            "the producer sent nothing",
+        )
         while len(counts_at_kill) < KILLS:
             starts += 1
             assert starts <= 3 * KILLS, "the drains kept ending before they were killed"
             before = landed_count(target, dwh, table) if counts_at_kill else 0
             if mode == "parallel-drain":  # a drain with work to do, so that a kill can hit it
-                wait_for(lambda start=before: produced_count(dwh, topic) - start >= DRAIN_BACKLOG)
+                wait_for(
+                    lambda start=before: produced_count(dwh, topic) - start >= DRAIN_BACKLOG,
+                    "the producer fell behind",
+                )
             process = start_loader(target, topic, log, *MODES[mode])
             workers = []
             try:
-                deadline = time.monotonic() + 30
                 # A parallel drain counts from when its workers run: a COMMIT the last loader
                 # sent just before its kill may become visible meanwhile.
                 if mode == "parallel-drain":
-                    while len(workers_of(process.pid)) < 2 and process.poll() is None:
-                        assert time.monotonic() < deadline, f"no worker processes; see {log}"
-                        time.sleep(0.05)
+                    wait_for(
+                        lambda p=process: len(workers_of(p.pid)) >= 2 or p.poll() is not None,
+                        f"no worker processes; see {log}",
+                    )
                     before = landed_count(target, dwh, table)
                 # running and writing (a drain may also end first: checked below)
-                while landed_count(target, dwh, table) <= before and process.poll() is None:
-                    assert time.monotonic() < deadline, f"the loader landed nothing; see {log}"
-                    time.sleep(0.05)
+                wait_for(
+                    lambda start=before, p=process: (
+                        landed_count(target, dwh, table) > start or p.poll() is not None
+                    ),
+                    f"the loader landed nothing; see {log}",
+                )
                 # a drain of the backlog lasts a few tenths of a second on Postgres
                 time.sleep(rng.uniform(0, 0.1 if mode == "parallel-drain" else 0.4))
                 workers = workers_of(process.pid)
@@ -197,10 +206,11 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(dwh, target, mod
                 continue  # it reached its end offsets first: not a kill, start another
             assert process.returncode == -signal.SIGKILL, f"the loader exited early; see {log}"
             if mode == "parallel-drain":
-                deadline = time.monotonic() + 10
-                while any(map(alive, workers)):
-                    assert time.monotonic() < deadline, "a worker outlived its loader"
-                    time.sleep(0.05)
+                wait_for(
+                    lambda found=workers: not any(map(alive, found)),
+                    "a worker outlived its loader",
+                    seconds=10,
+                )
             counts_at_kill.append(len(set(landed_set(target, dwh, table))))
     finally:
         producer.stop.set()
