@@ -8,7 +8,8 @@
     run date - lookback_days> and <Sunday of the week of the run date>`. Whole weeks, so that the
     weekly marts (partitioned by the Monday of the week) are covered as well as the daily facts.
     Without a run date (`dbt build`, `--full-refresh`) every test reads everything. Tests of
-    tables and views, and singular tests, always read everything.
+    tables and views always read everything; singular tests read the same weeks of dated facts
+    and marts through tested_weeks(column), below.
 
     Trade-off (docs/incremental.md, "What a day's tests read"): partitions a daily run rebuilds
     outside its window (an operation's chargeback weeks later) are tested by the next full build.
@@ -41,4 +42,17 @@
         {{ return(none) }}
     {%- endif -%}
     {{ return(config.partition_by) }}
+{%- endmacro %}
+
+{#-
+    For singular tests: `column between <Monday ...> and <Sunday ...>`, the ISO weeks a daily
+    run's generic tests read (above), or `1 = 1` without a run date.
+-#}
+{% macro tested_weeks(column) -%}
+    {%- set window = run_window('week') -%}
+    {%- if window is none -%}
+        1 = 1
+    {%- else -%}
+        {{ within(column, window) }}
+    {%- endif -%}
 {%- endmacro %}

@@ -491,23 +491,38 @@ def test_vertica_compiles_without_a_server(dwh, tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    ("run_date", "reads"),
+    ("test", "run_date", "reads"),
     [
         # the window 2022-10-04..06 lies in the ISO week of Monday 2022-10-03
-        (RUN_DAY, "f_sales\" where sale_date between date '2022-10-03' and date '2022-10-09')"),
-        (None, 'from "warehouse"."dwh"."f_sales" where uniq_id is not null'),
+        (
+            "unique_f_sales_uniq_id",
+            RUN_DAY,
+            "f_sales\" where sale_date between date '2022-10-03' and date '2022-10-09')",
+        ),
+        (
+            "unique_f_sales_uniq_id",
+            None,
+            'from "warehouse"."dwh"."f_sales" where uniq_id is not null',
+        ),
+        (
+            "assert_f_sales_refunds_are_negative",
+            RUN_DAY,
+            "where sale_date between date '2022-10-03' and date '2022-10-09' and (",
+        ),
+        ("assert_f_sales_refunds_are_negative", None, "where 1 = 1 and ("),
     ],
 )
-def test_a_daily_run_tests_the_weeks_of_its_window(dwh, tmp_path: Path, run_date, reads):
-    """A data test of an incremental model reads the window's weeks on a day, everything else."""
+def test_a_daily_run_tests_the_weeks_of_its_window(dwh, tmp_path: Path, test, run_date, reads):
+    """A data test of an incremental model, or a singular test of dated facts, reads the
+    window's weeks on a day, everything else."""
     run_dbt(
         [
-            *("compile", "--quiet", "--no-populate-cache", "--select", "unique_f_sales_uniq_id"),
+            *("compile", "--quiet", "--no-populate-cache", "--select", test),
             *("--target-path", str(tmp_path)),
         ],
         dwh,
         "postgres",
         run_date=run_date and run_date.isoformat(),
     )
-    [compiled] = tmp_path.glob("compiled/warehouse/models/dwh/sales/*/unique_f_sales_uniq_id.sql")
+    [compiled] = (tmp_path / "compiled").rglob(f"{test}.sql")
     assert reads in " ".join(compiled.read_text().split())

@@ -14,6 +14,18 @@ from ingest.loaders.faker import person_problem
 
 DAYS = list(pipeline.days(date(2022, 10, 1), date(2022, 10, 3)))
 MART = "select city, person_count from marts.person_count_by_city order by city"
+PERSONS = (
+    "select person_id, city, updated_at, is_deleted, _batch_date"
+    " from staging.stg_faker__persons order by person_id"
+)
+# persons with a version on the day and a later one
+UPDATED_LATER = """
+    select count(distinct lower(trim(first.id)))
+    from raw_faker.persons as first
+    inner join raw_faker.persons as later
+        on lower(trim(later.id)) = lower(trim(first.id)) and later._batch_date > first._batch_date
+    where first._batch_date = %(day)s
+"""
 TARGETS = ["postgres", "clickhouse"]
 
 
@@ -55,6 +67,21 @@ def test_rerun_changes_nothing(built, target):
     assert result.loaded > 0
     run_dbt(["build", "--quiet", "--select", "+person_count_by_city"], built, target)
     assert fetch(target, built, MART) == before
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_backfill_of_the_first_day_keeps_later_versions(built, target):
+    """stg_faker__persons is incremental by person: a run of the first day alone recomputes the
+    persons exported that day from all their versions, so a later version still wins."""
+    assert fetch(target, built, UPDATED_LATER, {"day": DAYS[0]})[0][0] > 0
+    before = fetch(target, built, PERSONS), fetch(target, built, MART)
+    run_dbt(
+        ["build", "--quiet", "--select", "+person_count_by_city", "--vars", "{lookback_days: 0}"],
+        built,
+        target,
+        run_date=DAYS[0].isoformat(),
+    )
+    assert (fetch(target, built, PERSONS), fetch(target, built, MART)) == before
 
 
 def test_mart_counts_current_not_deleted_persons(built):

@@ -1,5 +1,5 @@
 -- Every week, new + returning revenue over all items equals the shipped revenue in f_sales.
--- Returns the weeks where they differ.
+-- Returns the weeks where they differ. A daily run checks the weeks around its window.
 
 with
 
@@ -9,6 +9,7 @@ retention as (
         period_id,
         sum(new_customers_revenue + returning_customers_revenue) as revenue
     from {{ ref('f_customer_retention') }}
+    where {{ tested_weeks('period_id') }}
     group by period_id
 
 ),
@@ -19,7 +20,7 @@ shipped as (
         {{ iso_week_start('sale_date') }} as period_id,
         sum(payment_amount) as revenue
     from {{ ref('f_sales') }}
-    where status = 'shipped'
+    where status = 'shipped' and {{ tested_weeks('sale_date') }}
     group by {{ iso_week_start('sale_date') }}
 
 ),

@@ -1,5 +1,6 @@
 -- global_metrics counts, per day and currency, exactly the done operations between real accounts
 -- of dwh.f_transactions: a row here is a (day, currency) where the mart and the fact disagree.
+-- A daily run checks the weeks around its window.
 
 with
 
@@ -11,6 +12,7 @@ mart as (
         cast(cnt_transactions as bigint) as mart_count,
         cast(0 as bigint) as fact_count
     from {{ ref('global_metrics') }}
+    where {{ tested_weeks('date_update') }}
 
 ),
 
@@ -24,6 +26,7 @@ facts as (
     from {{ ref('f_transactions') }}
     where
         status = 'done'
+        and {{ tested_weeks('transaction_date') }}
         and account_number_from > 0
         and account_number_to > 0
     group by
