@@ -103,17 +103,16 @@
 
 {#- A filter for the model's input: the run's window, or `1 = 1` when building all history. -#}
 {% macro incremental_window(column, grain='day') -%}
-    {%- set window = insert_overwrite_window(grain) -%}
+    {{ within(column, insert_overwrite_window(grain)) }}
+{%- endmacro %}
+
+{#- `column between <start> and <end>` of a window (see run_window); `1 = 1` for none. -#}
+{% macro within(column, window) -%}
     {%- if window is none -%}
         1 = 1
     {%- else -%}
-        {{ within(column, window) }}
+        {{ column }} between {{ date_literal(window.start) }} and {{ date_literal(window.end) }}
     {%- endif -%}
-{%- endmacro %}
-
-{#- `column between <start> and <end>` of a window (see run_window). -#}
-{% macro within(column, window) -%}
-    {{ column }} between {{ date_literal(window['start']) }} and {{ date_literal(window['end']) }}
 {%- endmacro %}
 
 {#- date_literal(day): a SQL date constant for a datetime.date or 'YYYY-MM-DD' string. -#}

@@ -49,10 +49,5 @@
     run's generic tests read (above), or `1 = 1` without a run date.
 -#}
 {% macro tested_weeks(column) -%}
-    {%- set window = run_window('week') -%}
-    {%- if window is none -%}
-        1 = 1
-    {%- else -%}
-        {{ within(column, window) }}
-    {%- endif -%}
+    {{ within(column, run_window('week')) }}
 {%- endmacro %}
