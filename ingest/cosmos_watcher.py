@@ -61,13 +61,17 @@ class DbtBuildWatcherSensor(DbtConsumerWatcherSensor):
             f"'{self.producer_task_id}'. A retry builds this node and runs its tests alone."
         )
 
-    def _built(self, context: Any) -> bool:
-        """Whether the build reported the node built: one read, the common case.
+    def _passed(self, context: Any) -> bool:
+        """Whether the build reported the node and its tests passed: one read, the common case.
 
-        Cosmos's own poke also reads the build task's state, its dbt version events, the node's
-        dbt event and compiled SQL (four more calls to Airflow's API, a third of the task);
-        it still decides every other case.
+        dbt runs a node's tests only once the node is built, so tests that passed say both; a
+        node without tests has its own status read instead. Cosmos's poke also reads the build
+        task's state, its dbt version events, the node's dbt event and compiled SQL (four more
+        calls to Airflow's API, a third of the task); it still decides every other case.
         """
+        if self.has_tests:
+            key = get_tests_status_xcom_key(self.model_unique_id)
+            return get_xcom_val(context["ti"], self.producer_task_id, key) == PASSED
         key = get_status_xcom_key(self.model_unique_id)
         reported = get_xcom_val(context["ti"], self.producer_task_id, key) or {}
         return is_dbt_node_status_success(reported.get("status"))
@@ -77,8 +81,9 @@ class DbtBuildWatcherSensor(DbtConsumerWatcherSensor):
         super().execute(context, **kwargs)
 
     def poke(self, context: Any) -> bool:
-        first_try_built = context["ti"].try_number == 1 and self._built(context)
-        if not first_try_built and not super().poke(context):  # raises if the node failed
+        if context["ti"].try_number == 1 and self._passed(context):
+            return True
+        if not super().poke(context):  # raises if the node failed
             return False
         self._check_tests(context)
         return True

@@ -331,14 +331,25 @@ def _ends_with(path: Path, tail: bytes) -> bool:
         return file.read() == tail
 
 
-def public_env(settings: Settings) -> dict[str, str]:
-    """The settings dbt needs, minus the secrets.
+# Each engine's settings, by prefix: a dbt task for one engine carries only these and dbt's own.
+ENGINE_SETTINGS = {"postgres": "DWH_PG_", "clickhouse": "DWH_CH_", "vertica": "DWH_VERTICA_"}
+
+
+def dbt_env(target: str, settings: Settings) -> dict[str, str]:
+    """The settings dbt needs for `target`: its engine's and dbt's own, minus the secrets.
 
     The operators' `env` is rendered into the serialized DAG and the UI, so passwords stay out of
-    it; dbt gets them from the worker's own environment (`append_env`).
+    it; dbt gets them from the worker's own environment (`append_env`). The other engines' and
+    the sources' settings stay out too: dbt does not read them, and Airflow renders every value
+    of `env` as a template and stores it, for every task.
     """
     hidden = set(SECRETS) | set(OPTIONAL_SECRETS)
-    return {key: value for key, value in settings.as_env().items() if key not in hidden}
+    wanted = (ENGINE_SETTINGS[target], "DWH_DBT_", "DBT_")
+    return {
+        key: value
+        for key, value in settings.as_env().items()
+        if key.startswith(wanted) and key not in hidden
+    }
 
 
 @dataclass(frozen=True)
@@ -380,7 +391,7 @@ def cosmos_configs(target: str, settings: Settings | None = None) -> CosmosConfi
             manifest_path=manifest if use_manifest else None,
             install_dbt_deps=False,
             partial_parse=True,
-            env_vars={**public_env(settings), "DWH_RUN_DATE": RUN_DATE},
+            env_vars={**dbt_env(target, settings), "DWH_RUN_DATE": RUN_DATE},
         ),
         profile=ProfileConfig(
             profile_name=PROFILE,

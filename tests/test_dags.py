@@ -247,7 +247,7 @@ def test_one_dbt_build_then_a_task_per_model(parsed, target):
             assert task["trigger_rule"] == "all_success", task_id
 
 
-def test_dbt_tasks_get_the_run_date_and_no_secret(parsed):
+def test_dbt_tasks_get_the_run_date_their_engine_and_no_secret(parsed):
     tasks = parsed["dags"]["warehouse_clickhouse"]["tasks"]
     dbt_tasks = [task for task in tasks.values() if "Dbt" in task["operator"]]
     assert len(dbt_tasks) == len(parsed["models"]["clickhouse"]) + 1  # the build, the models
@@ -257,6 +257,7 @@ def test_dbt_tasks_get_the_run_date_and_no_secret(parsed):
         assert task["install_deps"] is False
         assert "DWH_CH_HOST" in task["env"]
         assert not [name for name in task["env"] if "PASSWORD" in name or "SECRET" in name]
+        assert not [name for name in task["env"] if name.startswith(("DWH_PG_", "DWH_S3_"))]
 
 
 # --- the alert without a webhook, and with a broken one ------------------------------------
