@@ -92,7 +92,9 @@
     {%- set start = modules.datetime.date.fromisoformat(start | string) -%}
     {%- set end = modules.datetime.date.fromisoformat(end | string) -%}
     {%- if end < start -%}
-        {{ exceptions.raise_compiler_error("calendar_days: end " ~ end ~ " is before start " ~ start) }}
+        {{ exceptions.raise_compiler_error(
+            "calendar_days: end " ~ end ~ " is before start " ~ start
+        ) }}
     {%- endif -%}
     {{ return(adapter.dispatch('calendar_days', 'warehouse')(start, end)) }}
 {%- endmacro %}

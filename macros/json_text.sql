@@ -20,7 +20,7 @@
     case when pg_input_is_valid({{ text }}, 'jsonb') then cast({{ text }} as jsonb) end
 {%- endmacro %}
 
-{#- ClickHouse: the text itself; JSONExtract parses it at C speed (and gives NULL if it is not JSON). -#}
+{#- ClickHouse: the text itself; JSONExtract parses it at C speed (NULL if it is not JSON). -#}
 {% macro clickhouse__json_document(text) -%}
     {{ text }}
 {%- endmacro %}

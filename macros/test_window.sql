@@ -26,7 +26,8 @@
         {%- do filters.append(within(column, window)) -%}
     {%- endif -%}
     {%- if filters -%}
-        {%- do return('(select * from ' ~ relation ~ ' where ' ~ filters | join(' and ') ~ ') dbt_subquery') -%}
+        {%- set condition = filters | join(' and ') -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ condition ~ ') dbt_subquery') -%}
     {%- endif -%}
     {%- do return(relation) -%}
 {%- endmacro %}
