@@ -43,10 +43,13 @@ status: venv
 
 # Airflow (docs/airflow.md): `airflow` with this project's settings, AIRFLOW_HOME=.airflow
 AIRFLOW := $(BIN)/python -m ingest.airflow_local
-START   ?= 2022-10-01
-END     ?= 2022-10-07
-# the demo world made with the seed and scale the DAGs' ingest uses (DWH_SEED, DWH_SCALE)
-WORLD   := $(if $(DWH_SEED),--seed $(DWH_SEED)) $(if $(DWH_SCALE),--scale $(DWH_SCALE))
+# the days to backfill: START=... END=... on the command line, else DWH_AIRFLOW_START_DATE and
+# DWH_AIRFLOW_END_DATE from the environment (what the DAGs read), else the demo's first week
+START   ?= $(or $(DWH_AIRFLOW_START_DATE),2022-10-01)
+END     ?= $(or $(DWH_AIRFLOW_END_DATE),2022-10-07)
+# the demo world made with the options the DAGs' ingest uses (DWH_SEED, DWH_SCALE, DWH_DIRT_RATE)
+WORLD   := $(if $(DWH_SEED),--seed $(DWH_SEED)) $(if $(DWH_SCALE),--scale $(DWH_SCALE)) \
+           $(if $(DWH_DIRT_RATE),--dirt-rate $(DWH_DIRT_RATE))
 
 airflow: venv ## Airflow 3 on http://127.0.0.1:8080 (user admin, password printed once); DAGs backfill START..END when turned on
 	$(DWH) up && $(DWH) generate --start $(START) --end $(END) $(WORLD) && DWH_AIRFLOW_START_DATE=$(START) DWH_AIRFLOW_END_DATE=$(END) $(AIRFLOW) standalone

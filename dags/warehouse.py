@@ -33,7 +33,11 @@ def warehouse(target: str) -> None:
         doc_md=__doc__,
     )
     def pipeline() -> None:
-        preflight = task(orchestration.preflight, task_id="preflight")(target)
+        preflight = task(
+            orchestration.preflight,
+            task_id="preflight",
+            retry_delay=orchestration.PREFLIGHT_RETRY_DELAY,
+        )(target)
 
         with TaskGroup("ingest") as ingest:
             for source in orchestration.ingest_sources():

@@ -10,13 +10,20 @@ from datetime import date
 
 from ingest import settings as settings_module
 from ingest import stack
-from ingest.generators import DEFAULT_SEED
+from ingest.generators import DEFAULT_DIRT_RATE, DEFAULT_SEED
 from ingest.loaders import RefusedError
 from ingest.sinks import TARGETS
 
 
 def _only(value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
+
+
+def _rate(text: str) -> float:
+    rate = float(text)
+    if not 0 <= rate <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return rate
 
 
 def cmd_up(args: argparse.Namespace) -> None:
@@ -55,20 +62,23 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         "s3": pipeline.ingest_s3,
         "kafka": pipeline.ingest_kafka,
     }
-    for result in loaders[args.source](args.date, args.target, settings, args.seed, args.scale):
+    world = (args.seed, args.scale, args.dirt_rate)
+    for result in loaders[args.source](args.date, args.target, settings, *world):
         print(result)
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
     from ingest import pipeline
 
-    pipeline.generate(args.start, args.end, settings_module.load(), args.seed, args.scale)
+    world = (args.seed, args.scale, args.dirt_rate)
+    pipeline.generate(args.start, args.end, settings_module.load(), *world)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
     from ingest import pipeline
 
-    pipeline.run(args.start, args.end, args.target, settings_module.load(), args.seed, args.scale)
+    world = (args.seed, args.scale, args.dirt_rate)
+    pipeline.run(args.start, args.end, args.target, settings_module.load(), *world)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -99,6 +109,12 @@ def parser() -> argparse.ArgumentParser:
         """Options of the generated outside world (the same values make the same data)."""
         sub.add_argument("--seed", type=int, default=DEFAULT_SEED)
         sub.add_argument("--scale", type=float, default=1.0)
+        sub.add_argument(
+            "--dirt-rate",
+            type=_rate,
+            default=DEFAULT_DIRT_RATE,
+            help=f"share of records made dirty, 0 to 1 (default {DEFAULT_DIRT_RATE})",
+        )
         return sub
 
     def target(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:

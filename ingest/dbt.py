@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from ingest.settings import Settings
 
 # What the daily job adds to `dbt build` (`dwh run`, the DAGs, the benchmarks' day): it builds
@@ -14,6 +16,12 @@ from ingest.settings import Settings
 # does not change: they run in `make test` and in any plain `dbt build` (dbt's advice: unit
 # tests in development and CI, not in production runs). About 4 s of a day's run here.
 DAILY_FLAGS = ("--exclude-resource-type", "unit_test")
+
+
+def lookback_days(settings: Settings) -> int:
+    """The days before its run date that a dbt run rebuilds: the project's `lookback_days` var."""
+    project = yaml.safe_load((settings.dbt_project_dir / "dbt_project.yml").read_text())
+    return int(project["vars"]["lookback_days"])
 
 
 def dbt_executable() -> str:

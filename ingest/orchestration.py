@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest import settings as settings_module
 from ingest.dbt import DAILY_FLAGS, dbt_executable
-from ingest.generators import DEFAULT_SEED
+from ingest.generators import DEFAULT_DIRT_RATE, DEFAULT_SEED
 from ingest.settings import OPTIONAL_SECRETS, SECRETS, Settings
 
 if TYPE_CHECKING:  # Cosmos imports Airflow: only the DAG files' callers pay for it
@@ -41,8 +41,11 @@ RUN_DATE = "{{ data_interval_start | ds }}"
 WEBHOOK_ENV = "DWH_ALERT_WEBHOOK_URL"
 PROBE_TIMEOUT = 5  # seconds per reachability probe: a dead server fails the preflight quickly
 PRODUCER_RETRY_DELAY = timedelta(seconds=1)  # see cosmos_configs
+# the preflight's retries: it is there to fail fast (60 s, then 120 s would fail a run with a
+# server down only after some 3 minutes), and a few seconds still ride out a server's restart
+PREFLIGHT_RETRY_DELAY = timedelta(seconds=5)
 
-IngestFunction = Callable[[date, str, Settings, int, float], list[Any]]
+IngestFunction = Callable[[date, str, Settings, int, float, float], list[Any]]
 
 
 # --- the DAGs: which engines, when, how often to retry ---------------------------------------
@@ -178,7 +181,7 @@ def _check_clickhouse(settings: Settings) -> None:
 def _check_vertica(settings: Settings) -> None:
     from ingest.sinks.vertica import connect
 
-    connect(settings).close()
+    connect(settings, timeout=PROBE_TIMEOUT).close()
 
 
 def _check_s3(settings: Settings) -> None:
@@ -192,8 +195,11 @@ def _check_s3(settings: Settings) -> None:
 def _check_kafka(settings: Settings) -> None:
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings["DWH_KAFKA_BOOTSTRAP"], request_timeout_ms=PROBE_TIMEOUT * 1000
+    timeout_ms = PROBE_TIMEOUT * 1000
+    admin = KafkaAdminClient(  # it bootstraps here: 30 s by default when no broker answers
+        bootstrap_servers=settings["DWH_KAFKA_BOOTSTRAP"],
+        bootstrap_timeout_ms=timeout_ms,
+        request_timeout_ms=timeout_ms,
     )
     try:
         admin.list_topics()
@@ -279,16 +285,17 @@ def _pipeline_file() -> str:
 def run_ingest(source: str, target: str, day: str) -> list[str]:
     """Land one source's data for `day` (YYYY-MM-DD) into `target`: the `ingest` tasks' callable.
 
-    The seed and scale of the generated world are `DWH_SEED` and `DWH_SCALE` (as `dwh run`'s
-    --seed and --scale).
+    The generated world's seed, scale and dirt rate are `DWH_SEED`, `DWH_SCALE` and
+    `DWH_DIRT_RATE` (as `dwh run`'s --seed, --scale and --dirt-rate).
     """
     from ingest import pipeline  # here, not at the top: see ingest_sources
 
     settings = settings_module.load()
     seed = int(_setting(settings, "DWH_SEED", str(DEFAULT_SEED)))
     scale = float(_setting(settings, "DWH_SCALE", "1"))
+    dirt_rate = float(_setting(settings, "DWH_DIRT_RATE", str(DEFAULT_DIRT_RATE)))
     ingest: IngestFunction = getattr(pipeline, f"ingest_{source}")
-    results = ingest(date.fromisoformat(day), target, settings, seed, scale)
+    results = ingest(date.fromisoformat(day), target, settings, seed, scale, dirt_rate)
     for result in results:
         log.info("%s %s %s: %s", day, target, source, result)
     return [str(result) for result in results]

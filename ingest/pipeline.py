@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from ingest.dbt import DAILY_FLAGS, run_dbt
-from ingest.generators import Manifest, payments, sales, shop
+from ingest.dbt import DAILY_FLAGS, lookback_days, run_dbt
+from ingest.generators import DEFAULT_DIRT_RATE, Manifest, payments, sales, shop
 from ingest.loaders import LoadResult
 from ingest.loaders.faker import load_persons
 from ingest.loaders.kafka import load_day as load_kafka_day
@@ -25,65 +25,104 @@ def days(start: date, end: date) -> Iterator[date]:
         yield start + timedelta(days=offset)
 
 
-def generate_day(day: date, settings: Settings, seed: int, scale: float) -> list[Manifest]:
+def generate_day(
+    day: date, settings: Settings, seed: int, scale: float, dirt_rate: float = DEFAULT_DIRT_RATE
+) -> list[Manifest]:
     """The outside world for the day: the S3 sales files and the Kafka topics (idempotent).
 
     Application (faker) data needs no step here: its loader makes the day's export itself.
     """
     return [
-        sales.publish_day(day, settings, seed=seed, scale=scale),
-        payments.publish_day(day, settings, seed=seed, scale=scale),
-        shop.publish_events(day, settings, seed=seed, scale=scale),
+        sales.publish_day(day, settings, seed=seed, scale=scale, dirt_rate=dirt_rate),
+        payments.publish_day(day, settings, seed=seed, scale=scale, dirt_rate=dirt_rate),
+        shop.publish_events(day, settings, seed=seed, scale=scale, dirt_rate=dirt_rate),
     ]
 
 
-def generate(start: date, end: date, settings: Settings, seed: int, scale: float) -> None:
+def generate(
+    start: date,
+    end: date,
+    settings: Settings,
+    seed: int,
+    scale: float,
+    dirt_rate: float = DEFAULT_DIRT_RATE,
+) -> None:
     for day in days(start, end):
-        dirty = sum(
-            sum(manifest.dirt.values()) for manifest in generate_day(day, settings, seed, scale)
-        )
+        manifests = generate_day(day, settings, seed, scale, dirt_rate)
+        dirty = sum(sum(manifest.dirt.values()) for manifest in manifests)
         print(f"{day}: S3 files and Kafka messages generated ({dirty} dirty records)", flush=True)
 
 
 def ingest_faker(
-    day: date, target: str, settings: Settings, seed: int, scale: float
+    day: date,
+    target: str,
+    settings: Settings,
+    seed: int,
+    scale: float,
+    dirt_rate: float = DEFAULT_DIRT_RATE,
 ) -> list[LoadResult]:
-    """The day's persons, and the shop's export of the day with every earlier one missed."""
+    """The day's persons, and the shop's export of the day with every earlier one missed
+    (application data: the loader makes the day's export itself, from the world's options)."""
+    world = {"seed": seed, "scale": scale, "dirt_rate": dirt_rate}
     return [
-        load_persons(day, target, settings, seed=seed, scale=scale),
-        *load_shop_through(day, target, settings, seed=seed, scale=scale),
+        load_persons(day, target, settings, **world),
+        *load_shop_through(day, target, settings, **world),
     ]
 
 
 def ingest_s3(
-    day: date, target: str, settings: Settings, seed: int, scale: float
+    day: date,
+    target: str,
+    settings: Settings,
+    seed: int,
+    scale: float,
+    dirt_rate: float = DEFAULT_DIRT_RATE,
 ) -> list[LoadResult]:
-    """The day's sales files from S3 (seed and scale belong to `dwh generate`, not the load)."""
-    return load_s3_day(day, target, settings)
+    """The day's sales files from S3, and those delivered late to the folders of the days the
+    run rebuilds with it (`lookback_days`). The world's options belong to `dwh generate`."""
+    return load_s3_day(day, target, settings, lookback=lookback_days(settings))
 
 
 def ingest_kafka(
-    day: date, target: str, settings: Settings, seed: int, scale: float
+    day: date,
+    target: str,
+    settings: Settings,
+    seed: int,
+    scale: float,
+    dirt_rate: float = DEFAULT_DIRT_RATE,
 ) -> list[LoadResult]:
     """Every topic drained up to now (a log has no days: rows carry their event date in
-    `_batch_date`; see ingest/loaders/kafka.py). Seed and scale belong to `dwh generate`."""
+    `_batch_date`; see ingest/loaders/kafka.py). The world's options belong to `dwh generate`."""
     return load_kafka_day(day, target, settings)
 
 
 def ingest_day(
-    day: date, target: str, settings: Settings, seed: int, scale: float
+    day: date,
+    target: str,
+    settings: Settings,
+    seed: int,
+    scale: float,
+    dirt_rate: float = DEFAULT_DIRT_RATE,
 ) -> list[LoadResult]:
     return [
-        *ingest_faker(day, target, settings, seed, scale),
-        *ingest_s3(day, target, settings, seed, scale),
-        *ingest_kafka(day, target, settings, seed, scale),
+        *ingest_faker(day, target, settings, seed, scale, dirt_rate),
+        *ingest_s3(day, target, settings, seed, scale, dirt_rate),
+        *ingest_kafka(day, target, settings, seed, scale, dirt_rate),
     ]
 
 
-def run(start: date, end: date, target: str, settings: Settings, seed: int, scale: float) -> None:
+def run(
+    start: date,
+    end: date,
+    target: str,
+    settings: Settings,
+    seed: int,
+    scale: float,
+    dirt_rate: float = DEFAULT_DIRT_RATE,
+) -> None:
     for day in days(start, end):
-        generate_day(day, settings, seed, scale)
-        for result in ingest_day(day, target, settings, seed, scale):
+        generate_day(day, settings, seed, scale, dirt_rate)
+        for result in ingest_day(day, target, settings, seed, scale, dirt_rate):
             print(f"{day} {target}: {result}", flush=True)
         run_dbt(["build", "--quiet", *DAILY_FLAGS], settings, target, run_date=day.isoformat())
         print(f"{day} {target}: dbt build done", flush=True)

@@ -18,7 +18,7 @@ from datetime import date
 
 import pytest
 
-from ingest import s3
+from ingest import pipeline, s3
 from ingest.csvline import LineError, parse_line
 from ingest.engines import fetch
 from ingest.generators import sales
@@ -31,6 +31,7 @@ from ingest.sinks.postgres import PostgresSink
 TARGETS = ["postgres", "clickhouse"]
 CURRENT, OLD, REFUSED, LATE = date(2021, 3, 1), date(2021, 3, 2), date(2021, 3, 3), date(2021, 3, 4)
 TRICKY = date(2021, 3, 5)
+WINDOW = [date(2021, 3, 10), date(2021, 3, 11), date(2021, 3, 12)]  # lookback_days 2
 SCALE, DIRT = 0.1, 0.25
 DAY = CURRENT
 # reject reason (its prefix) for each kind of dirt the loader must refuse
@@ -362,6 +363,44 @@ def test_a_wrong_header_refuses_the_file_and_loads_the_others(dwh, published, ta
     assert status["user_order_log.csv"][0] == "refused"
     assert "expected" in status["user_order_log.csv"][1]
     assert status["notes.txt"][0] == "skipped" and status["price_log.csv"] == ("loaded", None)
+
+
+def logged(target, settings, day: date) -> list[tuple]:
+    query = "select file, status, _loaded_at from raw_s3.load_log where _batch_date = %(day)s"
+    return sorted(fetch(target, settings, query, {"day": day}))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_files_delivered_late_land_with_the_next_runs(dwh, target):
+    """A day's ingest also loads the folders of its lookback days that changed since their load."""
+    first, second, third = WINDOW
+    client, bucket = s3.client(dwh), dwh["DWH_S3_BUCKET"]
+    late_key = s3.day_prefix(first, dwh) + "user_order_log.csv"
+    wrong_key = s3.day_prefix(second, dwh) + "price_log.csv"
+    for day in WINDOW:
+        clear(dwh, day)  # creates the landing tables, as earlier loads would have
+    try:
+        manifest = sales.publish_day(first, dwh, scale=0.05, dirt_rate=0, old_layout=False)
+        late = client.get_object(Bucket=bucket, Key=late_key)["Body"].read()
+        client.delete_object(Bucket=bucket, Key=late_key)  # not there yet at its day's run
+        pipeline.ingest_s3(first, target, dwh, 0, 0)
+        assert count(target, dwh, "raw_s3.user_order_log", first) == 0
+        client.put_object(Bucket=bucket, Key=late_key, Body=late)
+        sales.publish_day(second, dwh, scale=0.05, dirt_rate=0, old_layout=False)
+        client.put_object(Bucket=bucket, Key=wrong_key, Body=b"id,when\n1,2021-03-11\n")
+        with pytest.raises(loader.HeaderError):  # the next day's own folder holds a bad file
+            pipeline.ingest_s3(second, target, dwh, 0, 0)
+        orders = manifest.counts["user_order_log.csv"]
+        assert count(target, dwh, "raw_s3.user_order_log", first) == orders
+        before = {day: logged(target, dwh, day) for day in (first, second)}
+        assert {status for _, status, _ in before[first]} == {"loaded"}
+        sales.publish_day(third, dwh, scale=0.05, dirt_rate=0, old_layout=False)
+        pipeline.ingest_s3(third, target, dwh, 0, 0)  # earlier folders as last loaded: not again
+        assert {day: logged(target, dwh, day) for day in (first, second)} == before
+        assert count(target, dwh, "raw_s3.user_order_log", third) > 0
+    finally:
+        for day in WINDOW:
+            clear(dwh, day)
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -7,10 +7,15 @@ points at one (e.g. docker-compose's `vertica` profile) and is skipped otherwise
 from __future__ import annotations
 
 import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 import pytest
 
+from ingest import orchestration
 from ingest import settings as settings_module
 from ingest.csvline import format_line, parse_line
 from ingest.generators import sales
@@ -27,6 +32,12 @@ def test_tables_are_partitioned_by_batch_with_wide_text_columns():
     assert table.startswith('create table if not exists "raw_s3"."load_log" ("file" varchar(65000)')
     assert '"rows_loaded" int' in table and '"_batch_date" date not null' in table
     assert table.endswith('partition by "_batch_date"')
+
+
+def test_a_batch_is_read_with_quoted_columns_and_a_bound_date():
+    assert vertica.rows_statement(LOAD_LOG, ("file", "size", "etag")) == (
+        'select "file", "size", "etag" from "raw_s3"."load_log" where "_batch_date" = %s'
+    )
 
 
 def test_delete_and_copy_share_one_transaction():
@@ -86,6 +97,46 @@ def test_the_loaders_stream_for_vertica_keeps_every_value():
         else ",".join(map(vertica.encode_value, parse_line(line)))
         for line in csv_lines
     ]
+
+
+@contextmanager
+def silent_server() -> Iterator[tuple[str, int]]:
+    """A local port that accepts connections and never answers: a Vertica that hangs.
+
+    The kernel completes the TCP handshake for the backlog; nothing ever reads or writes. Closing
+    the listener resets the connections still queued, so a client left waiting is let go.
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()
+
+
+def test_the_preflight_probe_gives_up_on_a_vertica_that_never_answers(tmp_path):
+    """Without a connect timeout, vertica-python waits for the server's first byte forever.
+
+    The probe runs in a thread: when it is still waiting after a bound far above its timeout,
+    the test fails, and closing the server then lets the thread go (the test cannot hang).
+    """
+    errors: list[BaseException] = []
+
+    def probe(settings: settings_module.Settings) -> None:
+        try:
+            orchestration.TARGET_PROBES["vertica"].check(settings)
+        except Exception as error:
+            errors.append(error)
+
+    with silent_server() as (host, port):
+        settings = settings_module.load(
+            {"DWH_HOME": str(tmp_path), "DWH_VERTICA_HOST": host, "DWH_VERTICA_PORT": str(port)}
+        )
+        worker = threading.Thread(target=probe, args=(settings,), daemon=True)
+        worker.start()
+        worker.join(orchestration.PROBE_TIMEOUT + 30)  # generous: only a probe that hangs fails
+        waiting = worker.is_alive()
+    worker.join(10)
+    assert not waiting, "the probe was still waiting: its timeout did not reach vertica-python"
+    assert len(errors) == 1 and isinstance(errors[0], TimeoutError), errors
 
 
 @pytest.fixture(scope="module")

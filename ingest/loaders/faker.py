@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import date
 
-from ingest.generators import DEFAULT_SEED, persons
+from ingest.generators import DEFAULT_DIRT_RATE, DEFAULT_SEED, persons
 from ingest.landing import PERSONS
 from ingest.loaders import LoadResult, land, sort_out
 from ingest.settings import Settings
@@ -25,8 +25,13 @@ def person_problem(person: Mapping[str, str | None]) -> str | None:
 
 
 def load_persons(
-    day: date, target: str, settings: Settings, seed: int = DEFAULT_SEED, scale: float = 1.0
+    day: date,
+    target: str,
+    settings: Settings,
+    seed: int = DEFAULT_SEED,
+    scale: float = 1.0,
+    dirt_rate: float = DEFAULT_DIRT_RATE,
 ) -> LoadResult:
-    records, _ = persons.generate(day, seed=seed, scale=scale)
+    records, _ = persons.generate(day, seed=seed, scale=scale, dirt_rate=dirt_rate)
     batch = sort_out(PERSONS, records, person_problem, f"faker:persons:{day.isoformat()}")
     return land(target, settings, day, [batch])[0]

@@ -36,7 +36,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from itertools import compress, repeat
 from operator import is_not, methodcaller
 from queue import Empty, Full, Queue
@@ -550,9 +550,20 @@ def load_file(client: Any, bucket: str, key: str, day: date, sink: Sink) -> File
     return FileLoad(key, S3_FILES[name], size, etag, "loaded", loaded, rejected)
 
 
-def load_day(day: date, target: str, settings: Settings) -> list[LoadResult]:
+def unchanged(objects: list[dict], logged: list[tuple]) -> bool:
+    """Whether a folder's objects are the files of its last load: the same keys, sizes and ETags."""
+    listed = {(obj["Key"], obj["Size"], obj["ETag"].strip('"')) for obj in objects}
+    return listed == {(key, int(size), etag) for key, size, etag in logged}
+
+
+def load_day(day: date, target: str, settings: Settings, lookback: int = 0) -> list[LoadResult]:
     """Load every known file of the day's folder into `target`; one result per loaded file.
 
+    Also the `lookback` folders before it, those whose files changed since their last load (by
+    key, size and ETag) or were never loaded: a file delivered after its day's run started lands
+    with one of the next runs, which rebuild its day too (dbt's `lookback_days`). An earlier
+    folder as it was last loaded is not read again, so a file refused there fails only the run
+    that first met it; the day's own folder is always loaded.
     A refused file does not stop the others: they are loaded, every outcome is written to the
     load log, and then the first refusal is raised (the others are attached as notes).
     """
@@ -560,15 +571,30 @@ def load_day(day: date, target: str, settings: Settings) -> list[LoadResult]:
 
     client = s3.client(settings)
     bucket = settings["DWH_S3_BUCKET"]
-    prefix = s3.day_prefix(day, settings)
-    objects = list_day(client, bucket, prefix)
-    if not objects:
-        log.warning("s3://%s/%s has no files: nothing to load for %s", bucket, prefix, day)
-        return []
+    earlier = [day - timedelta(days=back) for back in range(lookback, 0, -1)]
+    folders = {
+        each: list_day(client, bucket, s3.day_prefix(each, settings)) for each in [*earlier, day]
+    }
+    if not folders[day]:
+        log.warning(
+            "s3://%s/%s has no files: nothing to load for %s",
+            bucket,
+            s3.day_prefix(day, settings),
+            day,
+        )
     sink = connect(target, settings)
+    loads: list[FileLoad] = []
     try:
-        loads = [load_file(client, bucket, obj["Key"], day, sink) for obj in objects]
-        sink.replace_batch(LOAD_LOG, day, [load.log_row() for load in loads])
+        for each, objects in folders.items():
+            if each != day:
+                logged = sink.batch_rows(LOAD_LOG, each, ("file", "size", "etag"))
+                if not objects or unchanged(objects, logged):
+                    continue
+                log.info("%s: the folder changed since its last load: loading it again", each)
+            if objects:
+                day_loads = [load_file(client, bucket, obj["Key"], each, sink) for obj in objects]
+                sink.replace_batch(LOAD_LOG, each, [load.log_row() for load in day_loads])
+                loads.extend(day_loads)
     finally:
         sink.close()
     results = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -75,6 +75,10 @@ class Sink(Protocol):
 
     def batch_dates(self, table: Table) -> set[date]:
         """The days `table` holds a batch of (creating it first if needed: then none)."""
+        ...
+
+    def batch_rows(self, table: Table, batch_date: date, columns: Sequence[str]) -> list[tuple]:
+        """`columns` of the rows of `batch_date` in `table` (created first if needed)."""
         ...
 
     def close(self) -> None: ...

@@ -7,7 +7,7 @@ that makes a reload replace the day: readers see the old rows or the new ones, n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from itertools import chain, islice
@@ -164,6 +164,13 @@ class ClickHouseSink:
         self.ensure_table(table)
         query = f"select distinct _batch_date from {_name(table)}"  # noqa: S608 - quoted
         return {row[0] for row in self.client.query(query).result_rows}
+
+    def batch_rows(self, table: Table, batch_date: date, columns: Sequence[str]) -> list[tuple]:
+        self.ensure_table(table)
+        names = ", ".join(map(quote, columns))
+        query = f"select {names} from {_name(table)} where _batch_date = {{day:Date}}"  # noqa: S608
+        result = self.client.query(query, parameters={"day": batch_date})
+        return [tuple(row) for row in result.result_rows]
 
     def close(self) -> None:
         self.client.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 
 import psycopg
@@ -118,6 +118,15 @@ class PostgresSink:
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute(sql.SQL("select distinct _batch_date from {}").format(_name(table)))
             return {row[0] for row in cur.fetchall()}
+
+    def batch_rows(self, table: Table, batch_date: date, columns: Sequence[str]) -> list[tuple]:
+        self.ensure_table(table)
+        query = sql.SQL("select {} from {} where _batch_date = %s").format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)), _name(table)
+        )
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute(query, (batch_date,))
+            return [tuple(row) for row in cur.fetchall()]
 
     def close(self) -> None:
         self.conn.close()

@@ -12,7 +12,7 @@ Statements and streams are built by pure functions, unit-tested without a server
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from itertools import chain, islice
 from typing import Any
@@ -49,6 +49,12 @@ def create_statements(table: Table) -> list[str]:
 def delete_statement(table: Table) -> str:
     """Delete one batch; the date is a bind parameter."""
     return f'delete from {qualified(table)} where "_batch_date" = %s'  # noqa: S608 - quoted
+
+
+def rows_statement(table: Table, columns: Sequence[str]) -> str:
+    """Read `columns` of one batch; the date is a bind parameter."""
+    names = ", ".join(map(quote, columns))
+    return f'select {names} from {qualified(table)} where "_batch_date" = %s'  # noqa: S608
 
 
 def copy_statement(table: Table) -> str:
@@ -136,8 +142,15 @@ class ChunkReader:
         return data
 
 
-def connect(settings: Settings):
-    """A vertica-python connection (autocommit off) to `DWH_VERTICA_*`."""
+def connect(settings: Settings, timeout: float | None = None):
+    """A vertica-python connection (autocommit off) to `DWH_VERTICA_*`.
+
+    `timeout` (seconds) bounds every wait on the server for the connection's whole life, not only
+    the connect: vertica-python sets its `connection_timeout` on the socket and never clears it.
+    The preflight probe passes its short one, so a server that does not answer fails it in
+    seconds rather than after the system's TCP timeout (minutes). Loads pass none: a DELETE or
+    COPY of a large batch may keep the server silent longer than any timeout fit for a probe.
+    """
     import vertica_python
 
     if not settings["DWH_VERTICA_HOST"]:
@@ -149,6 +162,7 @@ def connect(settings: Settings):
         password=settings["DWH_VERTICA_PASSWORD"],
         database=settings["DWH_VERTICA_DATABASE"],
         autocommit=False,
+        connection_timeout=timeout,
     )
 
 
@@ -197,6 +211,12 @@ class VerticaSink:
         with self.conn.cursor() as cur:
             cur.execute(f'select distinct "_batch_date" from {qualified(table)}')  # noqa: S608
             return {row[0] for row in cur.fetchall()}
+
+    def batch_rows(self, table: Table, batch_date: date, columns: Sequence[str]) -> list[tuple]:
+        self.ensure_table(table)
+        with self.conn.cursor() as cur:
+            cur.execute(rows_statement(table, columns), (batch_date,))
+            return [tuple(row) for row in cur.fetchall()]
 
     def close(self) -> None:
         self.conn.close()
