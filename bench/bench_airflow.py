@@ -44,6 +44,7 @@ from pathlib import Path
 
 from ingest import airflow_local, pipeline
 from ingest.dbt import DAILY_FLAGS, run_dbt
+from ingest.generators import World
 from ingest.settings import REPO_ROOT, Settings
 
 DAY = date(2022, 10, 1)
@@ -213,7 +214,7 @@ def dbt_build(settings: Settings, target: str, target_path: Path) -> float:
 
 
 def bench_runs(settings: Settings, home: Path, target: str, scale: float, runs: int) -> None:
-    pipeline.generate_day(DAY, settings, seed=SEED, scale=scale)
+    pipeline.generate_day(DAY, settings, World(SEED, scale))
     airflow_local.ensure_manifests(settings)
     airflow_local.ensure_database(airflow_local.airflow_env(settings, {"AIRFLOW_HOME": str(home)}))
     target_path = home / "dbt-target"

@@ -10,7 +10,7 @@ from datetime import date
 
 from ingest import settings as settings_module
 from ingest import stack
-from ingest.generators import DEFAULT_DIRT_RATE, DEFAULT_SEED
+from ingest.generators import DEFAULT_DIRT_RATE, DEFAULT_SEED, World
 from ingest.loaders import RefusedError
 from ingest.sinks import TARGETS
 
@@ -24,6 +24,10 @@ def _rate(text: str) -> float:
     if not 0 <= rate <= 1:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
     return rate
+
+
+def _world(args: argparse.Namespace) -> World:
+    return World(args.seed, args.scale, args.dirt_rate)
 
 
 def cmd_up(args: argparse.Namespace) -> None:
@@ -62,23 +66,20 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         "s3": pipeline.ingest_s3,
         "kafka": pipeline.ingest_kafka,
     }
-    world = (args.seed, args.scale, args.dirt_rate)
-    for result in loaders[args.source](args.date, args.target, settings, *world):
+    for result in loaders[args.source](args.date, args.target, settings, _world(args)):
         print(result)
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
     from ingest import pipeline
 
-    world = (args.seed, args.scale, args.dirt_rate)
-    pipeline.generate(args.start, args.end, settings_module.load(), *world)
+    pipeline.generate(args.start, args.end, settings_module.load(), _world(args))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
     from ingest import pipeline
 
-    world = (args.seed, args.scale, args.dirt_rate)
-    pipeline.run(args.start, args.end, args.target, settings_module.load(), *world)
+    pipeline.run(args.start, args.end, args.target, settings_module.load(), _world(args))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -13,7 +13,6 @@ from decimal import Decimal
 from ingest import pipeline, stack
 from ingest.dbt import DAILY_FLAGS, run_dbt
 from ingest.engines import fetch
-from ingest.generators import DEFAULT_SEED
 from ingest.settings import Settings
 
 TARGETS = ("postgres", "clickhouse")
@@ -45,7 +44,7 @@ def mart_rows(target: str, settings: Settings, mart: str) -> list[tuple[str, ...
 def build(target: str, settings: Settings) -> None:
     """Land every day, build all history, then rebuild the last day incrementally."""
     for day in pipeline.days(START, END):
-        results = pipeline.ingest_day(day, target, settings, DEFAULT_SEED, 1.0)
+        results = pipeline.ingest_day(day, target, settings)
         loaded = sum(result.loaded for result in results)
         rejected = sum(result.rejected for result in results)
         print(f"{target} {day}: {loaded} rows landed, {rejected} rejected", flush=True)
@@ -69,7 +68,7 @@ def show(target: str, settings: Settings) -> dict[str, list[tuple[str, ...]]]:
 
 def main(settings: Settings) -> bool:
     print(stack.report(stack.up(settings), "started", "already running"))
-    pipeline.generate(START, END, settings, DEFAULT_SEED, 1.0)
+    pipeline.generate(START, END, settings)
     for target in TARGETS:
         build(target, settings)
     shown = {target: show(target, settings) for target in TARGETS}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest import settings as settings_module
 from ingest.dbt import DAILY_FLAGS, dbt_executable
-from ingest.generators import DEFAULT_DIRT_RATE, DEFAULT_SEED
+from ingest.generators import DEFAULT_DIRT_RATE, DEFAULT_SEED, World
 from ingest.settings import OPTIONAL_SECRETS, SECRETS, Settings
 
 if TYPE_CHECKING:  # Cosmos imports Airflow: only the DAG files' callers pay for it
@@ -45,7 +45,7 @@ PRODUCER_RETRY_DELAY = timedelta(seconds=1)  # see cosmos_configs
 # server down only after some 3 minutes), and a few seconds still ride out a server's restart
 PREFLIGHT_RETRY_DELAY = timedelta(seconds=5)
 
-IngestFunction = Callable[[date, str, Settings, int, float, float], list[Any]]
+IngestFunction = Callable[[date, str, Settings, World], list[Any]]
 
 
 # --- the DAGs: which engines, when, how often to retry ---------------------------------------
@@ -291,11 +291,13 @@ def run_ingest(source: str, target: str, day: str) -> list[str]:
     from ingest import pipeline  # here, not at the top: see ingest_sources
 
     settings = settings_module.load()
-    seed = int(_setting(settings, "DWH_SEED", str(DEFAULT_SEED)))
-    scale = float(_setting(settings, "DWH_SCALE", "1"))
-    dirt_rate = float(_setting(settings, "DWH_DIRT_RATE", str(DEFAULT_DIRT_RATE)))
+    world = World(
+        seed=int(_setting(settings, "DWH_SEED", str(DEFAULT_SEED))),
+        scale=float(_setting(settings, "DWH_SCALE", "1")),
+        dirt_rate=float(_setting(settings, "DWH_DIRT_RATE", str(DEFAULT_DIRT_RATE))),
+    )
     ingest: IngestFunction = getattr(pipeline, f"ingest_{source}")
-    results = ingest(date.fromisoformat(day), target, settings, seed, scale, dirt_rate)
+    results = ingest(date.fromisoformat(day), target, settings, world)
     for result in results:
         log.info("%s %s %s: %s", day, target, source, result)
     return [str(result) for result in results]

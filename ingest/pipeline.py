@@ -6,10 +6,11 @@ The DAGs run the same steps as separate tasks; `dwh run` runs them in a loop for
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import date, timedelta
 
 from ingest.dbt import DAILY_FLAGS, lookback_days, run_dbt
-from ingest.generators import DEFAULT_DIRT_RATE, Manifest, payments, sales, shop
+from ingest.generators import DEFAULT_WORLD, Manifest, World, payments, sales, shop
 from ingest.loaders import LoadResult
 from ingest.loaders.faker import load_persons
 from ingest.loaders.kafka import load_day as load_kafka_day
@@ -25,58 +26,38 @@ def days(start: date, end: date) -> Iterator[date]:
         yield start + timedelta(days=offset)
 
 
-def generate_day(
-    day: date, settings: Settings, seed: int, scale: float, dirt_rate: float = DEFAULT_DIRT_RATE
-) -> list[Manifest]:
+def generate_day(day: date, settings: Settings, world: World = DEFAULT_WORLD) -> list[Manifest]:
     """The outside world for the day: the S3 sales files and the Kafka topics (idempotent).
 
     Application (faker) data needs no step here: its loader makes the day's export itself.
     """
+    options = asdict(world)
     return [
-        sales.publish_day(day, settings, seed=seed, scale=scale, dirt_rate=dirt_rate),
-        payments.publish_day(day, settings, seed=seed, scale=scale, dirt_rate=dirt_rate),
-        shop.publish_events(day, settings, seed=seed, scale=scale, dirt_rate=dirt_rate),
+        sales.publish_day(day, settings, **options),
+        payments.publish_day(day, settings, **options),
+        shop.publish_events(day, settings, **options),
     ]
 
 
-def generate(
-    start: date,
-    end: date,
-    settings: Settings,
-    seed: int,
-    scale: float,
-    dirt_rate: float = DEFAULT_DIRT_RATE,
-) -> None:
+def generate(start: date, end: date, settings: Settings, world: World = DEFAULT_WORLD) -> None:
     for day in days(start, end):
-        manifests = generate_day(day, settings, seed, scale, dirt_rate)
-        dirty = sum(sum(manifest.dirt.values()) for manifest in manifests)
+        dirty = sum(sum(manifest.dirt.values()) for manifest in generate_day(day, settings, world))
         print(f"{day}: S3 files and Kafka messages generated ({dirty} dirty records)", flush=True)
 
 
 def ingest_faker(
-    day: date,
-    target: str,
-    settings: Settings,
-    seed: int,
-    scale: float,
-    dirt_rate: float = DEFAULT_DIRT_RATE,
+    day: date, target: str, settings: Settings, world: World = DEFAULT_WORLD
 ) -> list[LoadResult]:
     """The day's persons, and the shop's export of the day with every earlier one missed
     (application data: the loader makes the day's export itself, from the world's options)."""
-    world = {"seed": seed, "scale": scale, "dirt_rate": dirt_rate}
     return [
-        load_persons(day, target, settings, **world),
-        *load_shop_through(day, target, settings, **world),
+        load_persons(day, target, settings, **asdict(world)),
+        *load_shop_through(day, target, settings, **asdict(world)),
     ]
 
 
 def ingest_s3(
-    day: date,
-    target: str,
-    settings: Settings,
-    seed: int,
-    scale: float,
-    dirt_rate: float = DEFAULT_DIRT_RATE,
+    day: date, target: str, settings: Settings, world: World = DEFAULT_WORLD
 ) -> list[LoadResult]:
     """The day's sales files from S3, and those delivered late to the folders of the days the
     run rebuilds with it (`lookback_days`). The world's options belong to `dwh generate`."""
@@ -84,12 +65,7 @@ def ingest_s3(
 
 
 def ingest_kafka(
-    day: date,
-    target: str,
-    settings: Settings,
-    seed: int,
-    scale: float,
-    dirt_rate: float = DEFAULT_DIRT_RATE,
+    day: date, target: str, settings: Settings, world: World = DEFAULT_WORLD
 ) -> list[LoadResult]:
     """Every topic drained up to now (a log has no days: rows carry their event date in
     `_batch_date`; see ingest/loaders/kafka.py). The world's options belong to `dwh generate`."""
@@ -97,32 +73,21 @@ def ingest_kafka(
 
 
 def ingest_day(
-    day: date,
-    target: str,
-    settings: Settings,
-    seed: int,
-    scale: float,
-    dirt_rate: float = DEFAULT_DIRT_RATE,
+    day: date, target: str, settings: Settings, world: World = DEFAULT_WORLD
 ) -> list[LoadResult]:
     return [
-        *ingest_faker(day, target, settings, seed, scale, dirt_rate),
-        *ingest_s3(day, target, settings, seed, scale, dirt_rate),
-        *ingest_kafka(day, target, settings, seed, scale, dirt_rate),
+        *ingest_faker(day, target, settings, world),
+        *ingest_s3(day, target, settings, world),
+        *ingest_kafka(day, target, settings, world),
     ]
 
 
 def run(
-    start: date,
-    end: date,
-    target: str,
-    settings: Settings,
-    seed: int,
-    scale: float,
-    dirt_rate: float = DEFAULT_DIRT_RATE,
+    start: date, end: date, target: str, settings: Settings, world: World = DEFAULT_WORLD
 ) -> None:
     for day in days(start, end):
-        generate_day(day, settings, seed, scale, dirt_rate)
-        for result in ingest_day(day, target, settings, seed, scale, dirt_rate):
+        generate_day(day, settings, world)
+        for result in ingest_day(day, target, settings, world):
             print(f"{day} {target}: {result}", flush=True)
         run_dbt(["build", "--quiet", *DAILY_FLAGS], settings, target, run_date=day.isoformat())
         print(f"{day} {target}: dbt build done", flush=True)

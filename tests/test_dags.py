@@ -30,6 +30,7 @@ import pytest
 from ingest import airflow_local, orchestration, pipeline
 from ingest import settings as settings_module
 from ingest.engines import fetch
+from ingest.generators import World
 from ingest.landing import KAFKA_TOPICS, PERSONS, S3_FILES
 from ingest.settings import REPO_ROOT, Settings
 from ingest.sinks import connect
@@ -324,7 +325,7 @@ class Webhook(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Settings]:
     with private_stack(prefix="dwh-dags-") as settings:
-        pipeline.generate_day(DAY, settings, seed=SEED, scale=SCALE)  # the outside world's day
+        pipeline.generate_day(DAY, settings, World(SEED, SCALE))  # the outside world's day
         airflow_local.ensure_manifests(settings)  # once, before runs that would race to make them
         yield settings
 
@@ -362,7 +363,7 @@ def runs(stack) -> Runs:
         found.after_again[target] = snapshot(target, stack)
 
     def dwh_run() -> None:
-        pipeline.run(DAY, DAY, "postgres", stack, seed=SEED, scale=SCALE)
+        pipeline.run(DAY, DAY, "postgres", stack, World(SEED, SCALE))
         found.after_dwh_run.update(snapshot("postgres", stack))
 
     with ThreadPoolExecutor(max_workers=1) as beside:

@@ -114,7 +114,7 @@ def built(dwh: Settings, tmp_path_factory) -> Settings:
 
     def build(target: str) -> None:
         for day in DAYS:
-            pipeline.ingest_s3(day, target, dwh, SEED, SCALE)
+            pipeline.ingest_s3(day, target, dwh)
         target_path = ["--target-path", str(folder / target)]
         run_dbt(["build", "--quiet", "--full-refresh", *SELECTION, *target_path], dwh, target)
 

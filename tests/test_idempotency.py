@@ -25,11 +25,11 @@ import pytest
 from ingest import pipeline
 from ingest.dbt import DAILY_FLAGS, run_dbt
 from ingest.engines import fetch
+from ingest.generators import World
 from ingest.settings import Settings
 from ingest.stack.private import private_stack
 
-SEED = 7
-SCALE = 0.05
+WORLD = World(seed=7, scale=0.05)
 # a week from the shop's opening; the backfill's windows (lookback 2) start at D-5, after the
 # first day
 DAYS = list(pipeline.days(date(2022, 10, 1), date(2022, 10, 7)))
@@ -133,14 +133,14 @@ def world() -> Iterator[Settings]:
     """A private stack holding the week's S3 files and Kafka messages (each test lands them)."""
     with private_stack(["postgres", "clickhouse", "kafka", "s3"], prefix="dwh-idem-") as settings:
         for day in DAYS:
-            pipeline.generate_day(day, settings, SEED, SCALE)
+            pipeline.generate_day(day, settings, WORLD)
         yield settings
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_a_day_again_and_a_backfill_leave_every_relation_identical(world, target, tmp_path: Path):
     for day in DAYS:
-        pipeline.ingest_day(day, target, world, SEED, SCALE)
+        pipeline.ingest_day(day, target, world, WORLD)
     # a target path of our own: others may run dbt in the project folder meanwhile
     build = ["build", "--quiet", *DAILY_FLAGS, "--target-path", str(tmp_path)]
 

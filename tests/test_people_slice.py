@@ -33,7 +33,7 @@ TARGETS = ["postgres", "clickhouse"]
 def built(dwh):
     for target in TARGETS:
         for day in DAYS:
-            pipeline.ingest_faker(day, target, dwh, seed=42, scale=1)
+            pipeline.ingest_faker(day, target, dwh)
         run_dbt(["build", "--quiet", "--select", "+person_count_by_city"], dwh, target)
     return dwh
 
@@ -63,7 +63,7 @@ def test_marts_agree_across_engines(built):
 @pytest.mark.parametrize("target", TARGETS)
 def test_rerun_changes_nothing(built, target):
     before = fetch(target, built, MART)
-    result = pipeline.ingest_faker(DAYS[1], target, built, seed=42, scale=1)[0]
+    result = pipeline.ingest_faker(DAYS[1], target, built)[0]
     assert result.loaded > 0
     run_dbt(["build", "--quiet", "--select", "+person_count_by_city"], built, target)
     assert fetch(target, built, MART) == before

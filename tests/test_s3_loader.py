@@ -383,19 +383,19 @@ def test_files_delivered_late_land_with_the_next_runs(dwh, target):
         manifest = sales.publish_day(first, dwh, scale=0.05, dirt_rate=0, old_layout=False)
         late = client.get_object(Bucket=bucket, Key=late_key)["Body"].read()
         client.delete_object(Bucket=bucket, Key=late_key)  # not there yet at its day's run
-        pipeline.ingest_s3(first, target, dwh, 0, 0)
+        pipeline.ingest_s3(first, target, dwh)
         assert count(target, dwh, "raw_s3.user_order_log", first) == 0
         client.put_object(Bucket=bucket, Key=late_key, Body=late)
         sales.publish_day(second, dwh, scale=0.05, dirt_rate=0, old_layout=False)
         client.put_object(Bucket=bucket, Key=wrong_key, Body=b"id,when\n1,2021-03-11\n")
         with pytest.raises(loader.HeaderError):  # the next day's own folder holds a bad file
-            pipeline.ingest_s3(second, target, dwh, 0, 0)
+            pipeline.ingest_s3(second, target, dwh)
         orders = manifest.counts["user_order_log.csv"]
         assert count(target, dwh, "raw_s3.user_order_log", first) == orders
         before = {day: logged(target, dwh, day) for day in (first, second)}
         assert {status for _, status, _ in before[first]} == {"loaded"}
         sales.publish_day(third, dwh, scale=0.05, dirt_rate=0, old_layout=False)
-        pipeline.ingest_s3(third, target, dwh, 0, 0)  # earlier folders as last loaded: not again
+        pipeline.ingest_s3(third, target, dwh)  # earlier folders as last loaded: not again
         assert {day: logged(target, dwh, day) for day in (first, second)} == before
         assert count(target, dwh, "raw_s3.user_order_log", third) > 0
     finally:

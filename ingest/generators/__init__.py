@@ -16,6 +16,19 @@ DEFAULT_SEED = 42
 DEFAULT_DIRT_RATE = 0.03
 
 
+@dataclass(frozen=True)
+class World:
+    """The options of the generated outside world (`dwh` --seed, --scale, --dirt-rate; the DAGs'
+    DWH_SEED, DWH_SCALE, DWH_DIRT_RATE): the same values make the same data."""
+
+    seed: int = DEFAULT_SEED
+    scale: float = 1.0
+    dirt_rate: float = DEFAULT_DIRT_RATE
+
+
+DEFAULT_WORLD = World()
+
+
 def rng_for(seed: int, *parts: object) -> random.Random:
     """A random generator that depends only on the seed and the parts (stable across runs)."""
     digest = hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).digest()
