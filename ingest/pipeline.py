@@ -50,9 +50,10 @@ def ingest_faker(
 ) -> list[LoadResult]:
     """The day's persons, and the shop's export of the day with every earlier one missed
     (application data: the loader makes the day's export itself, from the world's options)."""
+    options = asdict(world)
     return [
-        load_persons(day, target, settings, **asdict(world)),
-        *load_shop_through(day, target, settings, **asdict(world)),
+        load_persons(day, target, settings, **options),
+        *load_shop_through(day, target, settings, **options),
     ]
 
 
