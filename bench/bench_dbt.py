@@ -36,6 +36,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
+
 from ingest.dbt import DAILY_FLAGS, run_dbt
 from ingest.generators import DEFAULT_SEED, payments, sales, shop
 from ingest.landing import KAFKA_TOPICS, S3_FILES
@@ -51,17 +53,6 @@ from ingest.stack.private import private_stack
 TARGETS = ("postgres", "clickhouse")
 START = shop.OPENING
 BATCH_RECORDS = 50_000  # the Kafka loader's batch size
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """The fields of a Kafka ConsumerRecord the loader's encoder reads."""
-
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp: int
 
 
 def month_end(months: int) -> date:
@@ -91,7 +82,14 @@ class TopicWriter:
     def write(self, topic: str, messages: Iterable[tuple[bytes, bytes, int]]) -> None:
         start = self.positions[topic]
         records = [
-            Record(0, start + index, key, value, stamp)
+            Message(
+                topic=topic,
+                partition=0,
+                offset=start + index,
+                key=key,
+                value=value,
+                timestamp=(TIMESTAMP_CREATE_TIME, stamp),
+            )
             for index, (key, value, stamp) in enumerate(messages)
         ]
         for first in range(0, len(records), BATCH_RECORDS):

@@ -9,18 +9,19 @@ publishes about `--messages` payments messages (one generated day, default dirt)
 (it saves its whole state to disk after changes), then measures, in the same run, each in a fresh
 process (imports done before the clock starts, so none inherits another's memory or pays
 another's start-up):
-- bare: a kafka-python loop that only consumes the topic to its end, with the loader's consumer
-  settings (`ingest.loaders.kafka.consumer`);
+- bare: a kafka-python loop that only consumes the topic to its end (kafka-python's defaults, no
+  group, no commits);
+- bare-confluent: the same loop with the loader's own consumer (`ingest.loaders.kafka.consumer`,
+  confluent-kafka): what the loader's client reads when it does nothing else;
 - loader: `ingest.loaders.kafka.drain_all` into Postgres, and into ClickHouse (every record
-  checked, rows, rejects and offsets written, exactly once), as it runs by default (a million
-  records: the partitions split over one worker process a core, started inside the clock), and
-  in one process;
-- naive: the same consumer, each poll's records made a DataFrame and appended with
+  checked, rows, rejects and offsets written, exactly once), as it runs by default (one
+  process), and with the partitions split over two worker processes (`--workers 2`, started
+  inside the clock);
+- naive: the kafka-python consumer, each poll's records made a DataFrame and appended with
   `DataFrame.to_sql(if_exists="append")` through SQLAlchemy (psycopg2; clickhouse-connect's
   dialect), on the first `--naive-messages` messages;
 - writing alone, on those messages read into memory first: the loader's encoder and sink
-  (`write-*`) against `to_sql` (`to_sql-*`). End to end, both pay kafka-python's consume cost, which
-  bounds the loader's lead over to_sql; this pair shows the writing paths by themselves.
+  (`write-*`) against `to_sql` (`to_sql-*`): the writing paths by themselves.
 Each loader run is paired with a bare run just before it, so the ratio compares like with like on
 a machine whose load changes. Rates are messages per second, CPU is the process's own and its
 workers'; ratios are one rate over the other. Memory: each process's RSS (with its workers') at a
@@ -44,7 +45,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from naive import sqlalchemy_url  # bench/ is the script folder, first on sys.path
 
 from ingest import topics
@@ -97,11 +98,24 @@ class Sampler(threading.Thread):
         return [*quarters, max(rss for _, rss in self.samples)]
 
 
+def kafka_python(settings: Settings) -> KafkaConsumer:
+    """The baselines' consumer: kafka-python's defaults, no group, no commits."""
+    from ingest.loaders.kafka import CONSUMER_CONFIG
+
+    return KafkaConsumer(
+        bootstrap_servers=topics.bootstrap(settings),
+        enable_auto_commit=False,
+        allow_auto_create_topics=False,
+        auto_offset_reset="earliest",
+        # The local broker answers a fetch with the whole rest of a partition (see the loader's
+        # CONSUMER_CONFIG): above the default 100 MB frame limit, the consumer would retry forever.
+        receive_message_max_bytes=CONSUMER_CONFIG["receive.message.max.bytes"],
+    )
+
+
 def polled(settings: Settings, topic: str, limit: int | None) -> list[list]:
     """The first `limit` records as kafka-python polls return them (read before timing)."""
-    from ingest.loaders.kafka import consumer
-
-    reader = consumer(settings)
+    reader = kafka_python(settings)
     try:
         found, count = [], 0
         partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic)]
@@ -116,11 +130,29 @@ def polled(settings: Settings, topic: str, limit: int | None) -> list[list]:
         reader.close()
 
 
+def as_messages(settings: Settings, topic: str, limit: int | None) -> list[list]:
+    """`polled`'s records as the loader's consumer returns them (confluent-kafka Messages)."""
+    from confluent_kafka import Message
+
+    return [
+        [
+            Message(
+                topic=r.topic,
+                partition=r.partition,
+                offset=r.offset,
+                key=r.key,
+                value=r.value,
+                timestamp=(r.timestamp_type + 1, r.timestamp),  # their numbering starts at 1
+            )
+            for r in records
+        ]
+        for records in polled(settings, topic, limit)
+    ]
+
+
 def consumed(settings: Settings, topic: str, limit: int | None) -> Iterator[list]:
     """Each poll's records of one partition, up to the end offsets (or `limit` records)."""
-    from ingest.loaders.kafka import consumer
-
-    reader = consumer(settings)
+    reader = kafka_python(settings)
     try:
         partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic)]
         reader.assign(partitions)
@@ -141,7 +173,31 @@ def bare(settings: Settings, topic: str, state: object) -> int:
     return sum(len(records) for records in consumed(settings, topic, None))
 
 
-def load(target: str, workers: int | None = None) -> Callable[[Settings, str, object], int]:
+def bare_confluent(settings: Settings, topic: str, state: object) -> int:
+    """The loader's consumer reading the topic to its end, touching each record's fields."""
+    from confluent_kafka import KafkaError, TopicPartition
+
+    from ingest.loaders.kafka import consumer
+
+    reader = consumer(settings)
+    try:
+        partitions = reader.list_topics(topic, timeout=10).topics[topic].partitions
+        reader.assign([TopicPartition(topic, p, 0) for p in partitions])
+        at_end, count = set(), 0
+        while len(at_end) < len(partitions):
+            for message in reader.consume(10_000, 0.2):
+                error = message.error()
+                if error is None:
+                    message.value(), message.key(), message.offset(), message.timestamp()
+                    count += 1
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+        return count
+    finally:
+        reader.close()
+
+
+def load(target: str, workers: int = 1) -> Callable[[Settings, str, object], int]:
     def run(settings: Settings, topic: str, state: object) -> int:
         from ingest.loaders.kafka import drain_all
 
@@ -250,10 +306,11 @@ def no_preparation(settings: Settings, topic: str, limit: int | None) -> object:
 # mode -> (untimed preparation, timed run of its result)
 MODES: dict[str, tuple[Callable, Callable[[Settings, str, object], int]]] = {
     "bare": (no_preparation, bare),
+    "bare-confluent": (no_preparation, bare_confluent),
     **{target: (no_preparation, load(target)) for target in TARGETS},
-    **{f"{target}-one-process": (no_preparation, load(target, 1)) for target in TARGETS},
+    **{f"{target}-two-workers": (no_preparation, load(target, 2)) for target in TARGETS},
     **{f"naive-{target}": (no_preparation, naive(target)) for target in TARGETS},
-    **{f"write-{target}": (polled, write(target)) for target in TARGETS},
+    **{f"write-{target}": (as_messages, write(target)) for target in TARGETS},
     **{f"to_sql-{target}": (polled, naive_write(target)) for target in TARGETS},
 }
 
@@ -271,7 +328,8 @@ def child(mode: str, topic: str, limit: int | None) -> None:
     from ingest.settings import load as load_settings
 
     settings = load_settings()
-    import kafka  # noqa: F401 - every mode's imports happen before the clock starts
+    import confluent_kafka  # noqa: F401 - every mode's imports happen before the clock starts
+    import kafka  # noqa: F401
     import msgspec  # noqa: F401
     import psycopg  # noqa: F401
 
@@ -376,8 +434,9 @@ def main() -> None:
             found = {}
             for name, mode, limit in [
                 ("bare", "bare", None),
+                ("bare-confluent", "bare-confluent", None),
                 ("loader", target, None),
-                ("loader-1", f"{target}-one-process", None),
+                ("loader-2", f"{target}-two-workers", None),
                 ("naive", f"naive-{target}", args.naive_messages),
                 ("write", f"write-{target}", args.naive_messages),
                 ("to_sql", f"to_sql-{target}", args.naive_messages),
@@ -401,8 +460,10 @@ def main() -> None:
                 f"  {target:<11} loader vs bare consume {ratio(found, 'loader', 'bare')}"
                 f"   loader vs naive consume+to_sql {ratio(found, 'loader', 'naive')}"
                 f"   writing alone: loader's vs to_sql {ratio(found, 'write', 'to_sql')}"
-                f"\n  {'':<11} in one process: vs bare {ratio(found, 'loader-1', 'bare')}"
-                f"   vs naive consume+to_sql {ratio(found, 'loader-1', 'naive')}"
+                f"\n  {'':<11} in two workers: vs bare {ratio(found, 'loader-2', 'bare')}"
+                f"   vs naive consume+to_sql {ratio(found, 'loader-2', 'naive')}"
+                f"\n  {'':<11} loader vs its own client's bare consume (confluent-kafka)"
+                f" {ratio(found, 'loader', 'bare-confluent')}"
             )
         print("\nRSS of the loader through its run (MiB at 1/4, 1/2, 3/4, end; peak)")
         for target, found in results.items():

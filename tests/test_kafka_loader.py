@@ -214,6 +214,27 @@ def test_messages_from_other_clients_load_the_same_way(dwh, target):
     }
 
 
+def test_a_drain_ends_when_a_transaction_marker_ends_the_partition(dwh):
+    """A committed transaction ends with a marker that takes an offset but is no record: the
+    last record's offset + 1 stays below the end offset, and the drain must still finish."""
+    topic = unique_topic("transaction")
+    topics.ensure_topic(dwh, topic, partitions=1)
+    producer = KafkaProducer(
+        bootstrap_servers=dwh["DWH_KAFKA_BOOTSTRAP"], transactional_id=f"test-{topic}"
+    )
+    producer.init_transactions()
+    producer.begin_transaction()
+    for number in range(3):
+        producer.send(topic, value=b'{"n": %d}' % number)
+    producer.commit_transaction()
+    producer.close()
+    assert topics.end_offsets(dwh, topic) == {0: 4}  # three records and the marker
+
+    result = loader.drain(topic, loader.table_for(topic), "postgres", dwh)  # else DrainStalled
+
+    assert (result.loaded, result.rejected) == (3, 0)
+
+
 def test_records_deleted_before_landing_are_reported(dwh, caplog):
     """Records the broker deleted (retention) before a drain are named in a warning."""
     topic = unique_topic("retention")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
-from kafka.consumer.fetcher import ConsumerRecord
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, Message
 
 from ingest.landing import TRANSACTION_SERVICE_INPUT
 from ingest.loaders import kafka_records
@@ -17,9 +17,13 @@ STAMP = 1_664_755_200_123  # 2022-10-03 00:00:00.123 UTC
 
 def record(
     offset: int, value: bytes | None, key: bytes | None = b"k", timestamp=STAMP, partition=1
-):
-    return ConsumerRecord(
-        TOPIC, partition, -1, offset, timestamp, 0, key, value, [], None, -1, -1, -1
+) -> Message:
+    """A record as the consumer returns it; `timestamp=None`: the message has none."""
+    stamp = (
+        (TIMESTAMP_NOT_AVAILABLE, -1) if timestamp is None else (TIMESTAMP_CREATE_TIME, timestamp)
+    )
+    return Message(
+        topic=TOPIC, partition=partition, offset=offset, key=key, value=value, timestamp=stamp
     )
 
 

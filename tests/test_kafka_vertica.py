@@ -11,7 +11,7 @@ import re
 import uuid
 
 import pytest
-from kafka.consumer.fetcher import ConsumerRecord
+from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
 from ingest.landing import TRANSACTION_SERVICE_INPUT
 from ingest.loaders import kafka as loader
@@ -73,10 +73,12 @@ def lines(data: bytes) -> list[str]:
 
 def test_the_loaders_lines_become_vertica_lines_with_every_value_kept():
     payload = '{"a":\t"x, \\"y\\"",\n "b": "back\\\\slash"}\r\n'
-    stamp = 1_664_755_200_123
+    stamp = (TIMESTAMP_CREATE_TIME, 1_664_755_200_123)
     records = [
-        ConsumerRecord(TOPIC, 2, -1, 41, stamp, 0, b"k,1", payload.encode(), [], None, 0, 0, 0),
-        ConsumerRecord(TOPIC, 2, -1, 42, stamp, 0, None, b"{cut", [], None, 0, 0, 0),
+        Message(
+            topic=TOPIC, partition=2, offset=41, key=b"k,1", value=payload.encode(), timestamp=stamp
+        ),
+        Message(topic=TOPIC, partition=2, offset=42, key=None, value=b"{cut", timestamp=stamp),
     ]
     batch = Batch(TOPIC)
     Encoder(TOPIC).encode(records, batch)

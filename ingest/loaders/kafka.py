@@ -15,15 +15,20 @@ KAFKA_TOPICS. Each row's `_batch_date` is the UTC date of the record's timestamp
 time), which is what dbt selects a day's window by. Running it again for any date lands only
 what arrived since.
 
+Records are read with confluent-kafka (librdkafka, in C), which parses records for a fraction of
+what kafka-python (the rest of the project's client, for producing and administering topics)
+costs in Python. Partitions are assigned and positioned by the loader; the client's consumer
+group is never joined or committed to.
+
 Isolation: records are read uncommitted by default, like every non-transactional producer's
 records are. `read_committed` is available, but the local broker (noida-db) lists aborted
-transactions in a way that makes kafka-python skip later committed records of the same producer,
+transactions in a way that made kafka-python skip later committed records of the same producer,
 so it is not the default.
 
-A drain with many records to read splits the partitions over worker processes (see drain_all).
+A drain can split the partitions over worker processes (`--workers N`, see drain_all).
 
     python -m ingest.loaders.kafka --target postgres              # drain every topic once
-    python -m ingest.loaders.kafka --target postgres --workers 1  # the same in one process
+    python -m ingest.loaders.kafka --target postgres --workers 2  # the same in two processes
     python -m ingest.loaders.kafka --target postgres --follow     # a resident loader
 """
 
@@ -46,7 +51,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
-from kafka import KafkaConsumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from tqdm import tqdm
 
 from ingest import topics
@@ -64,17 +69,28 @@ BATCH_SIZE = 50_000  # records per write: one transaction (Postgres) or one inse
 FLUSH_INTERVAL = 1.0  # follow mode: seconds a record may wait for its batch to fill
 IDLE_TIMEOUT = 60.0  # drain mode: fail when the end offsets are not reached for this long
 REFRESH_INTERVAL = 30.0  # follow mode: look for new partitions and topics this often
-POLL_MS = 200
-# A drain with at least this many records to read splits its partitions over worker processes
-# (one per core at most): below it, starting them costs more than they save.
-PARALLEL_MIN_RECORDS = 200_000
+POLL_SECONDS = 0.2
+POLL_RECORDS = 10_000  # records a poll hands over at most
+METADATA_TIMEOUT = 10.0  # seconds for the broker to list partitions or offsets
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that started it dies
 CONSUMER_CONFIG = {
-    "enable_auto_commit": False,
-    "allow_auto_create_topics": False,
+    "group.id": "dwh-loader",  # the client requires one; nothing is ever committed to it
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "allow.auto.create.topics": False,
     # A stored offset below the log start (records deleted by retention) resumes at the start.
-    "auto_offset_reset": "earliest",
+    "auto.offset.reset": "earliest",
+    # Say when a partition's end is reached: a transaction's marker at the end of a partition
+    # takes an offset no record has, so the last record's offset + 1 can stay below the end.
+    "enable.partition.eof": True,
+    # The local broker (noida-db) answers a fetch with everything after the offset asked for,
+    # whatever size the client asks for: a partition of a million payments is a 100 MB response,
+    # above librdkafka's default limit (100 MB), which would drop the connection and fetch again
+    # forever. A real Kafka keeps to the fetch sizes (librdkafka's defaults: 1 MiB a partition).
+    "receive.message.max.bytes": 2**30,
 }
+
+Partition = tuple[str, int]  # (topic, partition): picklable, for the workers of a parallel drain
 
 
 class DrainStalled(RuntimeError):
@@ -88,12 +104,15 @@ def table_for(topic: str) -> Table:
     return Table("raw_kafka", re.sub(r"\W", "_", topic).lower(), ("payload",), KAFKA_META)
 
 
-def consumer(settings: Settings, isolation_level: str = "read_uncommitted") -> KafkaConsumer:
-    """A consumer without a group: partitions are assigned and positioned by the loader."""
-    return KafkaConsumer(
-        bootstrap_servers=topics.bootstrap(settings),
-        isolation_level=isolation_level,
-        **CONSUMER_CONFIG,
+def consumer(settings: Settings, isolation_level: str = "read_uncommitted") -> Consumer:
+    """A consumer whose partitions are assigned and positioned by the loader."""
+    return Consumer(
+        {
+            **CONSUMER_CONFIG,
+            "bootstrap.servers": topics.bootstrap(settings),
+            "isolation.level": isolation_level,
+            "logger": log,
+        }
     )
 
 
@@ -183,11 +202,12 @@ class Loader:
         settings: Settings,
         batch_size: int = BATCH_SIZE,
         isolation_level: str = "read_uncommitted",
-        share: Collection[TopicPartition] | None = None,
+        share: Collection[Partition] | None = None,
     ) -> None:
         self.settings = settings
         self.batch_size = batch_size
         self.share = share  # these partitions only (a worker of a parallel drain); None: all
+        self.positions: dict[Partition, int] = {}  # the next offset to read, per partition
         self.topics = {
             name: _Topic(name, table, Encoder(name)) for name, table in topic_tables.items()
         }
@@ -215,55 +235,68 @@ class Loader:
         for state in self.topics.values():
             found[state.name] = {
                 p
-                for p in self.consumer.partitions_for_topic(state.name) or ()
-                if self.share is None or TopicPartition(state.name, p) in self.share
+                for p in self._partitions(state.name)
+                if self.share is None or (state.name, p) in self.share
             }
         if all(found[name] == state.partitions for name, state in self.topics.items()):
             return False
-        assigned = [TopicPartition(name, p) for name, parts in found.items() for p in parts]
-        self.consumer.assign(assigned)
         for name, state in self.topics.items():
             state.partitions = found[name]
             self._seek(state)
+        self._reassign()
         return True
 
+    def _partitions(self, topic: str) -> set[int]:
+        """The topic's partitions (none when it does not exist)."""
+        metadata = self.consumer.list_topics(topic, timeout=METADATA_TIMEOUT).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return set()
+        return set(metadata.partitions)
+
     def _seek(self, state: _Topic) -> None:
+        """Position the topic's partitions at the offsets stored in the target (the consumer
+        follows at the next `_reassign`)."""
         state.stored = self.sink.positions(state.table, state.name)
         state.batch = None
-        tps = [TopicPartition(state.name, p) for p in sorted(state.partitions)]
-        starts = self.consumer.beginning_offsets(tps) if tps else {}
-        for tp in tps:
-            stored = state.stored.get(tp.partition, 0)
-            if stored < starts[tp]:
+        for p in sorted(state.partitions):
+            start, _ = self.watermarks(state.name, p)
+            stored = state.stored.get(p, 0)
+            if stored < start:
                 log.warning(
                     "%s/%d: offsets %d to %d were deleted by the broker (retention) before"
                     " they were landed; resuming at %d",
-                    tp.topic,
-                    tp.partition,
+                    state.name,
+                    p,
                     stored,
-                    starts[tp] - 1,
-                    starts[tp],
+                    start - 1,
+                    start,
                 )
-            self.consumer.seek(tp, max(stored, starts[tp]))
+            self.positions[state.name, p] = max(stored, start)
 
-    def assigned(self) -> list[TopicPartition]:
-        return [TopicPartition(s.name, p) for s in self.topics.values() for p in s.partitions]
+    def _reassign(self) -> None:
+        """Start every partition afresh from its position: what the client had fetched ahead is
+        dropped; the topics not re-positioned go on after the records in hand."""
+        self.consumer.unassign()
+        self.consumer.assign([TopicPartition(*tp, self.positions[tp]) for tp in self.assigned()])
 
-    def end_offsets(self) -> dict[TopicPartition, int]:
-        partitions = self.assigned()
-        return self.consumer.end_offsets(partitions) if partitions else {}
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        """The partition's first offset and its end (the offset the next record will get)."""
+        return self.consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=METADATA_TIMEOUT, cached=False
+        )
 
-    def shares(
-        self, ends: Mapping[TopicPartition, int], workers: int | None = None
-    ) -> list[list[TopicPartition]]:
+    def assigned(self) -> list[Partition]:
+        return [(s.name, p) for s in self.topics.values() for p in sorted(s.partitions)]
+
+    def end_offsets(self) -> dict[Partition, int]:
+        return {tp: self.watermarks(*tp)[1] for tp in self.assigned()}
+
+    def shares(self, ends: Mapping[Partition, int], workers: int) -> list[list[Partition]]:
         """The partitions with records before `ends`, split into at most `workers` shares of
-        about equal size (None: one a core when there are PARALLEL_MIN_RECORDS, else one)."""
-        pending = {tp: ends[tp] - self.consumer.position(tp) for tp in self.assigned()}
+        about equal size."""
+        pending = {tp: ends[tp] - self.positions[tp] for tp in self.assigned()}
         pending = {tp: count for tp, count in pending.items() if count > 0}
-        if workers is None:
-            many = sum(pending.values()) >= PARALLEL_MIN_RECORDS
-            workers = _cores() if many else 1
-        shares: list[list[TopicPartition]] = [[] for _ in range(min(workers, len(pending)))]
+        shares: list[list[Partition]] = [[] for _ in range(min(workers, len(pending)))]
         sizes = [0] * len(shares)
         for tp in sorted(pending, key=pending.__getitem__, reverse=True):
             smallest = sizes.index(min(sizes))  # the biggest partitions first, each to the
@@ -275,14 +308,31 @@ class Loader:
 
     def poll(self) -> int:
         """Fetch once and encode what came; return the number of records."""
-        count = 0
-        for tp, records in self.consumer.poll(timeout_ms=POLL_MS).items():
-            state = self.topics[tp.topic]
+        by_topic: dict[str, list[Message]] = {}
+        for message in self.consumer.consume(POLL_RECORDS, POLL_SECONDS):
+            if message.error() is None:
+                by_topic.setdefault(message.topic(), []).append(message)
+            else:
+                self._event(message)
+        for name, records in by_topic.items():
+            state = self.topics[name]
             if state.batch is None:
-                state.batch = Batch(state.name)
+                state.batch = Batch(name)
             state.encoder.encode(records, state.batch)
-            count += len(records)
-        return count
+            for p, offset in state.batch.next_offsets.items():  # an end seen in this poll
+                self.positions[name, p] = max(self.positions[name, p], offset)  # may be further
+        return sum(map(len, by_topic.values()))
+
+    def _event(self, message: Message) -> None:
+        """The end of a partition was reached, or the client reports an error."""
+        error = message.error()
+        if error.code() == KafkaError._PARTITION_EOF:
+            tp = (message.topic(), message.partition())
+            self.positions[tp] = max(self.positions[tp], message.offset())
+        elif error.fatal():
+            raise KafkaException(error)
+        else:  # the client retries by itself (a broker restarting, a connection lost)
+            log.warning("kafka: %s", error)
 
     def flush(self, force: bool = False) -> None:
         """Hand every batch in hand to the writer (only the full ones unless `force`)."""
@@ -306,6 +356,7 @@ class Loader:
         for name in sorted(self.writer.conflicts):
             log.warning("%s: another loader wrote meanwhile; resuming from its offsets", name)
             self._seek(self.topics[name])
+        self._reassign()
         self.writer.conflicts.clear()
 
     def finish(self) -> bool:
@@ -323,7 +374,7 @@ class Loader:
         return sum(len(s.batch) for s in self.topics.values() if s.batch is not None)
 
     def drain(
-        self, ends: Mapping[TopicPartition, int] | None = None, position: int = 0
+        self, ends: Mapping[Partition, int] | None = None, position: int = 0
     ) -> list[LoadResult]:
         """Land every record up to `ends` (default: the end offsets seen now), then stop.
 
@@ -331,8 +382,7 @@ class Loader:
         """
         partitions = self.assigned()
         ends = self.end_offsets() if ends is None else ends
-        starts = {tp: self.consumer.position(tp) for tp in partitions}
-        total = sum(max(0, ends[tp] - starts[tp]) for tp in partitions)
+        total = sum(max(0, ends[tp] - self.positions[tp]) for tp in partitions)
         progress = tqdm(
             total=total, unit="msg", desc="kafka", disable=None, leave=False, position=position
         )
@@ -340,15 +390,15 @@ class Loader:
         try:
             while True:
                 self.resolve_conflicts()
-                remaining = [tp for tp in partitions if self.consumer.position(tp) < ends[tp]]
+                remaining = [tp for tp in partitions if self.positions[tp] < ends[tp]]
                 if not remaining:
                     if self.finish():
                         break
                     continue  # re-positioned behind another loader: read on from there
-                done = [tp for tp in partitions if tp not in remaining]
+                done = [TopicPartition(*tp) for tp in partitions if tp not in remaining]
                 if done:  # read no further than the end offsets seen at start
-                    self.consumer.pause(*done)
-                self.consumer.resume(*remaining)
+                    self.consumer.pause(done)
+                self.consumer.resume([TopicPartition(*tp) for tp in remaining])
                 count = self.poll()
                 progress.update(count)
                 self.flush()
@@ -357,8 +407,8 @@ class Loader:
                 elif time.monotonic() - last_progress > IDLE_TIMEOUT:
                     self.finish()  # what was read is landed: a rerun goes on from there
                     where = ", ".join(
-                        f"{tp.topic}/{tp.partition} at {self.consumer.position(tp)} of {ends[tp]}"
-                        for tp in remaining
+                        f"{topic}/{p} at {self.positions[topic, p]} of {ends[topic, p]}"
+                        for topic, p in remaining
                     )
                     raise DrainStalled(
                         f"nothing arrived for {IDLE_TIMEOUT:.0f}s before the end offsets seen at"
@@ -424,13 +474,13 @@ def drain_all(
     settings: Settings,
     batch_size: int = BATCH_SIZE,
     isolation_level: str = "read_uncommitted",
-    workers: int | None = None,
+    workers: int = 1,
 ) -> list[LoadResult]:
-    """Drain several topics up to the end offsets seen at start: through one consumer, or,
-    with many records to read, with their partitions split over worker processes (at most
-    `workers`, see Loader.shares). kafka-python decodes records in pure Python, so one process
-    reads at most a core's worth. Each worker lands its own partitions exactly once, as a single
-    loader does; the writes to one table and topic still take turns (the sinks' locks)."""
+    """Drain several topics up to the end offsets seen at start: through one consumer, or with
+    their partitions split over at most `workers` processes (see Loader.shares). Checking and
+    encoding records is Python, so one process does at most a core's worth; on 2 cores one
+    process is faster (docs/kafka.md). Each worker lands its own partitions exactly once, as a
+    single loader does; the writes to one table and topic still take turns (the sinks' locks)."""
     loader = Loader(topic_tables, target, settings, batch_size, isolation_level)
     try:
         ends = loader.end_offsets()
@@ -459,13 +509,6 @@ def drain_all(
     ]
 
 
-def _cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _start_worker(parent: int, level: int) -> None:
     """A worker of a parallel drain: dies with the loader that started it, even by SIGKILL
     (Linux: the death signal follows the thread that started it, which waits for the workers
@@ -485,7 +528,7 @@ def _drain_share(
     settings: Settings,
     batch_size: int,
     isolation_level: str,
-    ends: dict[TopicPartition, int],
+    ends: dict[Partition, int],
     position: int,
 ) -> list[LoadResult]:
     """A worker of a parallel drain: land the partitions of `ends` up to them."""
@@ -545,8 +588,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers",
         type=_positive,
-        help="drain: at most this many processes to split the partitions over (default: one a"
-        f" core when there are at least {PARALLEL_MIN_RECORDS:,} records to read, else one)",
+        help="drain: at most this many processes to split the partitions over (default 1)",
     )
     parser.add_argument("--flush-interval", type=float, default=FLUSH_INTERVAL)
     parser.add_argument(
@@ -579,7 +621,7 @@ def main(argv: list[str] | None = None) -> None:
             settings,
             args.batch_size,
             args.isolation_level,
-            args.workers,
+            args.workers or 1,
         ):
             print(result, flush=True)
         return

@@ -12,6 +12,9 @@ newline and carriage return. One encoder serves both engines.
 `_batch_date` is the UTC date of the record's timestamp (the event time the producer set), so a
 record always lands in the same batch date whichever run loads it; a record without a timestamp
 (old message format, timestamp -1) gets 1970-01-01 and a NULL `_timestamp`.
+
+Records are confluent-kafka `Message`s (what the loader's consumer returns; tests build them with
+`Message(topic=..., partition=..., offset=..., key=..., value=..., timestamp=(type, ms))`).
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ import base64
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 import msgspec
+from confluent_kafka import Message
 
 from ingest.csvline import escape
 from ingest.landing import KAFKA_META, Table
@@ -95,8 +98,8 @@ class Encoder:
         two = _TWO_DIGITS
         return f"{day_text} {two[hour]}:{two[minute]}:{two[second]}.{_MILLIS[millis]}\t{day_text}\n"
 
-    def encode(self, records: Iterable[Any], batch: Batch) -> None:
-        """Append each record (kafka-python ConsumerRecord-like) to `batch` as a row or reject.
+    def encode(self, records: Iterable[Message], batch: Batch) -> None:
+        """Append each record of this topic to `batch` as a row or reject.
 
         The loop is the loader's hot path: the common record (UTF-8 JSON value, text key,
         nothing to escape) takes the short way; anything else goes through `_reject_or_row`.
@@ -107,10 +110,11 @@ class Encoder:
         last: dict[int, int] = batch.next_offsets
         stamp, when = -2, ""
         for record in records:
-            partition, offset, value = record.partition, record.offset, record.value
+            partition, offset, value = record.partition(), record.offset(), record.value()
             last[partition] = offset + 1
-            if record.timestamp != stamp:
-                stamp = record.timestamp
+            _, timestamp = record.timestamp()  # (type, ms); ms is -1 when there is none
+            if timestamp != stamp:
+                stamp = timestamp
                 when = self.when(stamp)
             try:
                 text = value.decode()
@@ -118,7 +122,7 @@ class Encoder:
             except (AttributeError, UnicodeDecodeError, msgspec.DecodeError):
                 self._reject_or_row(record, batch, when)
                 continue
-            key = record.key
+            key = record.key()
             if key is None:
                 key_text = NULL
             else:
@@ -133,10 +137,11 @@ class Encoder:
                 text = escape(text)
             append(f"{text}\t{topic}\t{partition}\t{offset}\t{key_text}\t{when}")
 
-    def _reject_or_row(self, record: Any, batch: Batch, when: str) -> None:
+    def _reject_or_row(self, record: Message, batch: Batch, when: str) -> None:
         """The long way for one record: find what is wrong, if anything, and say why."""
-        value, key = record.value, record.key
-        where = f"{self.topic_field}\t{record.partition}\t{record.offset}"
+        value, key = record.value(), record.key()
+        partition, offset = record.partition(), record.offset()
+        where = f"{self.topic_field}\t{partition}\t{offset}"
         reason = None
         key_field = NULL
         if key is not None:
@@ -163,5 +168,5 @@ class Encoder:
                     batch.rows.append(f"{escape(text)}\t{where}\t{key_field}\t{when}")
                     return
         raw = NULL if value is None else base64.b64encode(value).decode()
-        origin = escape(f"{self.topic}/{record.partition}/{record.offset}")
+        origin = escape(f"{self.topic}/{partition}/{offset}")
         batch.rejects.append(f"{escape(reason)}\t{raw}\t{origin}\t{where}\t{key_field}\t{when}")
