@@ -215,20 +215,25 @@ def test_messages_from_other_clients_load_the_same_way(dwh, target):
 
 
 def test_a_drain_ends_when_a_transaction_marker_ends_the_partition(dwh):
-    """A committed transaction ends with a marker that takes an offset but is no record: the
-    last record's offset + 1 stays below the end offset, and the drain must still finish."""
+    """A transaction ends with a marker that takes an offset but is no record: the last record's
+    offset + 1 stays below the end offset, and the drain must still finish. Read uncommitted
+    (the default), an aborted transaction's record lands too."""
     topic = unique_topic("transaction")
     topics.ensure_topic(dwh, topic, partitions=1)
     producer = KafkaProducer(
         bootstrap_servers=dwh["DWH_KAFKA_BOOTSTRAP"], transactional_id=f"test-{topic}"
     )
     producer.init_transactions()
-    producer.begin_transaction()
-    for number in range(3):
+    for number, commit in ((1, True), (2, False), (3, True)):
+        producer.begin_transaction()
         producer.send(topic, value=b'{"n": %d}' % number)
-    producer.commit_transaction()
+        producer.flush()
+        if commit:
+            producer.commit_transaction()
+        else:
+            producer.abort_transaction()
     producer.close()
-    assert topics.end_offsets(dwh, topic) == {0: 4}  # three records and the marker
+    assert topics.end_offsets(dwh, topic) == {0: 6}  # each record and its marker
 
     result = loader.drain(topic, loader.table_for(topic), "postgres", dwh)  # else DrainStalled
 

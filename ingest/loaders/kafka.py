@@ -22,8 +22,9 @@ group is never joined or committed to.
 
 Isolation: records are read uncommitted by default, like every non-transactional producer's
 records are. `read_committed` is available, but the local broker (noida-db) lists aborted
-transactions in a way that made kafka-python skip later committed records of the same producer,
-so it is not the default.
+transactions in a way that makes clients skip later committed records of the same producer
+(kafka-python, and librdkafka when a fetch starts after the aborted transaction's marker), so it
+is not the default.
 
 A drain can split the partitions over worker processes (`--workers N`, see drain_all).
 
@@ -70,6 +71,7 @@ FLUSH_INTERVAL = 1.0  # follow mode: seconds a record may wait for its batch to 
 IDLE_TIMEOUT = 60.0  # drain mode: fail when the end offsets are not reached for this long
 REFRESH_INTERVAL = 30.0  # follow mode: look for new partitions and topics this often
 POLL_SECONDS = 0.2
+ISOLATION_LEVEL = "read_uncommitted"  # see the module's doc
 POLL_RECORDS = 10_000  # records a poll hands over at most
 METADATA_TIMEOUT = 10.0  # seconds for the broker to list partitions or offsets
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that started it dies
@@ -104,7 +106,7 @@ def table_for(topic: str) -> Table:
     return Table("raw_kafka", re.sub(r"\W", "_", topic).lower(), ("payload",), KAFKA_META)
 
 
-def consumer(settings: Settings, isolation_level: str = "read_uncommitted") -> Consumer:
+def consumer(settings: Settings, isolation_level: str = ISOLATION_LEVEL) -> Consumer:
     """A consumer whose partitions are assigned and positioned by the loader."""
     return Consumer(
         {
@@ -201,7 +203,7 @@ class Loader:
         target: str,
         settings: Settings,
         batch_size: int = BATCH_SIZE,
-        isolation_level: str = "read_uncommitted",
+        isolation_level: str = ISOLATION_LEVEL,
         share: Collection[Partition] | None = None,
     ) -> None:
         self.settings = settings
@@ -462,7 +464,7 @@ def drain(
     target: str,
     settings: Settings,
     batch_size: int = BATCH_SIZE,
-    isolation_level: str = "read_uncommitted",
+    isolation_level: str = ISOLATION_LEVEL,
 ) -> LoadResult:
     """Land `topic` into `table` up to the end offsets seen at start (a missing topic: nothing)."""
     return drain_all({topic: table}, target, settings, batch_size, isolation_level)[0]
@@ -473,7 +475,7 @@ def drain_all(
     target: str,
     settings: Settings,
     batch_size: int = BATCH_SIZE,
-    isolation_level: str = "read_uncommitted",
+    isolation_level: str = ISOLATION_LEVEL,
     workers: int = 1,
 ) -> list[LoadResult]:
     """Drain several topics up to the end offsets seen at start: through one consumer, or with
@@ -552,7 +554,7 @@ def follow(
     stop: threading.Event,
     batch_size: int = BATCH_SIZE,
     flush_interval: float = FLUSH_INTERVAL,
-    isolation_level: str = "read_uncommitted",
+    isolation_level: str = ISOLATION_LEVEL,
 ) -> list[LoadResult]:
     """Land the topics as records arrive until `stop` is set; return what was landed."""
     loader = Loader(topic_tables, target, settings, batch_size, isolation_level)
@@ -593,7 +595,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--flush-interval", type=float, default=FLUSH_INTERVAL)
     parser.add_argument(
         "--isolation-level",
-        default="read_uncommitted",
+        default=ISOLATION_LEVEL,
         choices=["read_uncommitted", "read_committed"],
     )
     return parser
