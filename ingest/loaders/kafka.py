@@ -71,8 +71,8 @@ FLUSH_INTERVAL = 1.0  # follow mode: seconds a record may wait for its batch to 
 IDLE_TIMEOUT = 60.0  # drain mode: fail when the end offsets are not reached for this long
 REFRESH_INTERVAL = 30.0  # follow mode: look for new partitions and topics this often
 POLL_SECONDS = 0.2
-ISOLATION_LEVEL = "read_uncommitted"  # see the module's doc
 POLL_RECORDS = 10_000  # records a poll hands over at most
+ISOLATION_LEVEL = "read_uncommitted"  # see the module's doc
 METADATA_TIMEOUT = 10.0  # seconds for the broker to list partitions or offsets
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that started it dies
 CONSUMER_CONFIG = {
@@ -86,9 +86,10 @@ CONSUMER_CONFIG = {
     # takes an offset no record has, so the last record's offset + 1 can stay below the end.
     "enable.partition.eof": True,
     # The local broker (noida-db) answers a fetch with everything after the offset asked for,
-    # whatever size the client asks for: a partition of a million payments is a 100 MB response,
-    # above librdkafka's default limit (100 MB), which would drop the connection and fetch again
-    # forever. A real Kafka keeps to the fetch sizes (librdkafka's defaults: 1 MiB a partition).
+    # whatever size the client asks for: a partition of 333,000 payments is one 101 MB answer,
+    # above librdkafka's default limit (100 MB), so the client would drop the connection and
+    # fetch again forever. A real Kafka keeps to the fetch sizes (librdkafka's defaults: 1 MiB a
+    # partition).
     "receive.message.max.bytes": 2**30,
 }
 
@@ -321,8 +322,9 @@ class Loader:
             if state.batch is None:
                 state.batch = Batch(name)
             state.encoder.encode(records, state.batch)
-            for p, offset in state.batch.next_offsets.items():  # an end seen in this poll
-                self.positions[name, p] = max(self.positions[name, p], offset)  # may be further
+            for p, offset in state.batch.next_offsets.items():
+                # max: an end of partition reported in this poll may already be further
+                self.positions[name, p] = max(self.positions[name, p], offset)
         return sum(map(len, by_topic.values()))
 
     def _event(self, message: Message) -> None:
