@@ -17,6 +17,7 @@ from collections import Counter
 from datetime import date
 
 import pytest
+from psycopg import sql
 
 from ingest import pipeline, s3
 from ingest.csvline import LineError, parse_line
@@ -26,7 +27,8 @@ from ingest.landing import LOAD_LOG, S3_FILES, USER_ORDER_LOG
 from ingest.loaders import s3 as loader
 from ingest.sinks import connect
 from ingest.sinks.clickhouse import ClickHouseSink
-from ingest.sinks.postgres import PostgresSink
+from ingest.sinks.postgres import PostgresSink, create_landing_table
+from ingest.stack import postgres
 
 TARGETS = ["postgres", "clickhouse"]
 CURRENT, OLD, REFUSED, LATE = date(2021, 3, 1), date(2021, 3, 2), date(2021, 3, 3), date(2021, 3, 4)
@@ -316,6 +318,26 @@ def test_a_second_run_changes_nothing(dwh, published, target):
         loader.load_day(day, target, dwh)
     assert {day: snapshot(target, dwh, day) for day in published} == before
     assert len(before[CURRENT][LOAD_LOG.qualified]) == len(S3_FILES)
+
+
+def test_postgres_landing_tables_get_a_multi_minmax_brin(dwh, published):
+    """A later day's short row in an old page must not widen a BRIN range to every day between
+    (ingest/sinks/postgres.py): the landing tables get a multi-minmax BRIN, replacing the plain
+    one of earlier versions."""
+    table = USER_ORDER_LOG
+    listing = "select indexname, indexdef from pg_indexes where schemaname = %s and tablename = %s"
+    with postgres.connect(dwh) as conn:
+        conn.execute(
+            sql.SQL("create index {} on {} using brin (_batch_date)").format(
+                sql.Identifier(f"{table.name}__batch_date"),
+                sql.Identifier(table.schema, table.name),
+            )
+        )
+        create_landing_table(conn, table)
+        indexes = conn.execute(listing, (table.schema, table.name)).fetchall()
+    assert [
+        (name, "brin (_batch_date date_minmax_multi_ops)" in text) for name, text in indexes
+    ] == [(f"{table.name}__batch_dates", True)]
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -26,6 +26,10 @@ def create_landing_table(conn: psycopg.Connection, table: Table) -> None:
 
     BRIN, not B-tree: batches arrive in date order, so BRIN finds a day for the reload's delete
     and for dbt's windows at almost no cost to COPY (a B-tree index costs about a third of it).
+    Its multi-minmax kind: once VACUUM has mapped the free space left at the end of each page,
+    COPY puts a later day's short rows there, and one such row widens a plain minmax range to
+    every day in between: a three-day window of a year of sales read 20,140 of 67,756 pages
+    with it, 556 with multi-minmax, which keeps a few intervals per range.
     """
     typed = [(column, "text") for column in table.columns] + list(table.meta)
     columns = sql.SQL(", ").join(
@@ -40,10 +44,13 @@ def create_landing_table(conn: psycopg.Connection, table: Table) -> None:
         ).format(_name(table), columns)
     )
     conn.execute(
-        sql.SQL("create index if not exists {} on {} using brin (_batch_date)").format(
-            sql.Identifier(f"{table.name}__batch_date"), _name(table)
-        )
+        sql.SQL(
+            "create index if not exists {} on {} using brin (_batch_date date_minmax_multi_ops)"
+        ).format(sql.Identifier(f"{table.name}__batch_dates"), _name(table))
     )
+    # the plain minmax index of earlier versions
+    old = sql.Identifier(table.schema, f"{table.name}__batch_date")
+    conn.execute(sql.SQL("drop index if exists {}").format(old))
 
 
 def _copy_chunks(cur: psycopg.Cursor, statement: sql.Composed, chunks: Iterable[bytes]) -> int:
