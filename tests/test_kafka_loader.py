@@ -26,6 +26,8 @@ from ingest.landing import KAFKA_TOPICS, Table
 from ingest.loaders import kafka as loader
 from ingest.loaders import kafka_records
 from ingest.settings import Settings
+from ingest.sinks.postgres import summarize_new
+from ingest.stack import postgres
 
 TARGETS = ["postgres", "clickhouse"]
 # Days no other test publishes; a leap day for good measure.
@@ -148,6 +150,17 @@ def test_a_drain_split_over_processes_lands_what_one_process_lands(
     assert sorted(table_rows(target, dwh, split_rejects, rejects)) == sorted(
         table_rows(target, dwh, rejects_one, rejects)
     )
+
+
+def test_postgres_drains_leave_no_page_range_unsummarized(published, dwh):
+    """As for the S3 loads (test_s3_loader.py): each batch summarizes the BRIN ranges it adds."""
+    topic, _, _ = published
+    table = loader.table_for(f"{topic}-brin")  # a table of its own: it starts at offset 0
+    result = loader.drain(topic, table, "postgres", dwh)
+    assert result.loaded and result.rejected
+    with postgres.connect(dwh) as conn, conn.cursor() as cur:
+        left = [summarize_new(cur, t) for t in (table, kafka_records.rejects_table(table))]
+    assert left == [0, 0]
 
 
 def test_publishing_a_day_again_sends_nothing(published, dwh):

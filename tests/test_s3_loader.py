@@ -17,7 +17,6 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from psycopg import sql
 
 from ingest import pipeline, s3
 from ingest.csvline import LineError, parse_line
@@ -27,7 +26,7 @@ from ingest.landing import LOAD_LOG, S3_FILES, USER_ORDER_LOG
 from ingest.loaders import s3 as loader
 from ingest.sinks import connect
 from ingest.sinks.clickhouse import ClickHouseSink
-from ingest.sinks.postgres import PostgresSink, create_landing_table
+from ingest.sinks.postgres import PostgresSink, summarize_new
 from ingest.stack import postgres
 
 TARGETS = ["postgres", "clickhouse"]
@@ -320,24 +319,22 @@ def test_a_second_run_changes_nothing(dwh, published, target):
     assert len(before[CURRENT][LOAD_LOG.qualified]) == len(S3_FILES)
 
 
-def test_postgres_landing_tables_get_a_multi_minmax_brin(dwh, published):
-    """A later day's short row in an old page must not widen a BRIN range to every day between
-    (ingest/sinks/postgres.py): the landing tables get a multi-minmax BRIN, replacing the plain
-    one of earlier versions."""
-    table = USER_ORDER_LOG
-    listing = "select indexname, indexdef from pg_indexes where schemaname = %s and tablename = %s"
-    with postgres.connect(dwh) as conn:
-        conn.execute(
-            sql.SQL("create index {} on {} using brin (_batch_date)").format(
-                sql.Identifier(f"{table.name}__batch_date"),
-                sql.Identifier(table.schema, table.name),
-            )
-        )
-        create_landing_table(conn, table)
-        indexes = conn.execute(listing, (table.schema, table.name)).fetchall()
-    assert [
-        (name, "brin (_batch_date date_minmax_multi_ops)" in text) for name, text in indexes
-    ] == [(f"{table.name}__batch_dates", True)]
+def test_postgres_loads_leave_no_page_range_unsummarized(dwh):
+    """A range the BRIN has not summarized matches every query: a load summarizes the ranges it
+    fills (summarize_new) rather than leave the newest days to the next autovacuum. A day at
+    scale 5 fills more than the first range of 128 pages, the one the index has from the start."""
+    name, day, table = "user_order_log.csv", date(2021, 3, 5), USER_ORDER_LOG
+    sink = PostgresSink(dwh)
+    try:
+        chunks = sales.render_file(name, day, scale=5)
+        loader.load_stream(name, f"test://{day}/{name}", chunks, day, sink)
+        with postgres.connect(dwh) as conn, conn.cursor() as cur:
+            pages = cur.execute("select pg_relation_size(%s) / 8192", (table.qualified,))
+            assert pages.fetchone()[0] > 128
+            assert summarize_new(cur, table) == 0
+    finally:
+        sink.close()
+        clear(dwh, day)
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -21,15 +21,16 @@ def _name(table: Table) -> sql.Composed:
 TYPES = {"text": "text", "int": "bigint", "timestamp": "timestamptz"}
 
 
+def _index_name(table: Table) -> str:
+    return f"{table.name}__batch_date"
+
+
 def create_landing_table(conn: psycopg.Connection, table: Table) -> None:
     """Create the schema, the table and its `_batch_date` index unless they exist.
 
     BRIN, not B-tree: batches arrive in date order, so BRIN finds a day for the reload's delete
     and for dbt's windows at almost no cost to COPY (a B-tree index costs about a third of it).
-    Its multi-minmax kind: once VACUUM has mapped the free space left at the end of each page,
-    COPY puts a later day's short rows there, and one such row widens a plain minmax range to
-    every day in between: a three-day window of a year of sales read 20,140 of 67,756 pages
-    with it, 556 with multi-minmax, which keeps a few intervals per range.
+    The writers summarize the pages they add (summarize_new).
     """
     typed = [(column, "text") for column in table.columns] + list(table.meta)
     columns = sql.SQL(", ").join(
@@ -44,13 +45,23 @@ def create_landing_table(conn: psycopg.Connection, table: Table) -> None:
         ).format(_name(table), columns)
     )
     conn.execute(
-        sql.SQL(
-            "create index if not exists {} on {} using brin (_batch_date date_minmax_multi_ops)"
-        ).format(sql.Identifier(f"{table.name}__batch_dates"), _name(table))
+        sql.SQL("create index if not exists {} on {} using brin (_batch_date)").format(
+            sql.Identifier(_index_name(table)), _name(table)
+        )
     )
-    # the plain minmax index of earlier versions
-    old = sql.Identifier(table.schema, f"{table.name}__batch_date")
-    conn.execute(sql.SQL("drop index if exists {}").format(old))
+
+
+def summarize_new(cur: psycopg.Cursor, table: Table) -> int:
+    """Summarize the page ranges of `table` its `_batch_date` BRIN does not cover yet; how many.
+
+    A range nobody summarized matches every query, and COPY leaves the ranges it fills to the
+    next VACUUM: until then the newest days, the ones dbt's windows ask for, were read in full.
+    A year of sales landed before any autovacuum: a three-day window read all 45,956 pages
+    instead of 556 (0.40-0.83 s against 0.01 s). Costs a read of the pages just written: 2 s
+    over that year's 360 loads.
+    """
+    index = sql.Identifier(table.schema, _index_name(table)).as_string(cur)
+    return cur.execute("select brin_summarize_new_values(%s::regclass)", (index,)).fetchone()[0]
 
 
 def _copy_chunks(cur: psycopg.Cursor, statement: sql.Composed, chunks: Iterable[bytes]) -> int:
@@ -91,6 +102,7 @@ class PostgresSink:
                 for row in rows:
                     out.write_row((*row, batch_date))
                     count += 1
+            summarize_new(cur, table)
         return count
 
     def replace_batch_lines(
@@ -117,8 +129,9 @@ class PostgresSink:
             cur.execute(
                 sql.SQL("delete from {} where _batch_date = %s").format(_name(table)), (batch_date,)
             )
-            count = _copy_chunks(cur, text, chunks)
-            return count + _copy_chunks(cur, csv, aside())
+            count = _copy_chunks(cur, text, chunks) + _copy_chunks(cur, csv, aside())
+            summarize_new(cur, table)
+            return count
 
     def batch_dates(self, table: Table) -> set[date]:
         self.ensure_table(table)

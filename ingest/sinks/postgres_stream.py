@@ -14,7 +14,7 @@ from psycopg import sql
 from ingest.landing import Table
 from ingest.loaders.kafka_records import Batch, rejects_table
 from ingest.settings import Settings
-from ingest.sinks.postgres import _name, create_landing_table
+from ingest.sinks.postgres import _name, create_landing_table, summarize_new
 from ingest.sinks.stream import OFFSETS_TABLE, OffsetConflict
 from ingest.stack.postgres import connect
 
@@ -92,9 +92,11 @@ class PostgresStreamSink:
             if batch.rows:
                 with cur.copy(_copy(table)) as out:
                     out.write(batch.rows_data())
+                summarize_new(cur, table)
             if batch.rejects:
                 with cur.copy(_copy(rejects_table(table))) as out:
                     out.write(batch.rejects_data())
+                summarize_new(cur, rejects_table(table))
             cur.executemany(
                 sql.SQL(
                     "insert into {} (consumer, topic, partition, next_offset)"
