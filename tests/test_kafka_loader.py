@@ -153,14 +153,14 @@ def test_a_drain_split_over_processes_lands_what_one_process_lands(
 
 
 def test_postgres_drains_leave_no_page_range_unsummarized(published, dwh):
-    """As for the S3 loads (test_s3_loader.py): each batch summarizes the BRIN ranges it adds."""
+    """As for the S3 loads (test_s3_loader.py): each batch summarizes the BRIN ranges it adds
+    (two days at this scale fill more than the first range)."""
     topic, _, _ = published
     table = loader.table_for(f"{topic}-brin")  # a table of its own: it starts at offset 0
     result = loader.drain(topic, table, "postgres", dwh)
     assert result.loaded and result.rejected
     with postgres.connect(dwh) as conn, conn.cursor() as cur:
-        left = [summarize_new(cur, t) for t in (table, kafka_records.rejects_table(table))]
-    assert left == [0, 0]
+        assert summarize_new(cur, table) == 0
 
 
 def test_publishing_a_day_again_sends_nothing(published, dwh):
