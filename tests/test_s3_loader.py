@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
@@ -331,6 +332,32 @@ def test_postgres_loads_leave_no_page_range_unsummarized(dwh):
         with postgres.connect(dwh) as conn, conn.cursor() as cur:
             pages = cur.execute("select pg_relation_size(%s) / 8192", (table.qualified,))
             assert pages.fetchone()[0] > 128
+            assert summarize_new(cur, table) == 0
+    finally:
+        sink.close()
+        clear(dwh, day)
+
+
+def test_postgres_loads_do_not_wait_for_a_vacuum_of_their_table(dwh):
+    """VACUUM holds the table's SHARE UPDATE EXCLUSIVE lock. A load that waited for it (to create
+    an index that exists, or to summarize) would cancel an autovacuum after deadlock_timeout: a
+    backfill never let one finish. The load goes on without summarizing; the next one does."""
+    name, day, table = "user_order_log.csv", date(2021, 3, 6), USER_ORDER_LOG
+    sink = PostgresSink(dwh)
+    try:
+        sink.ensure_table(table)
+        with ThreadPoolExecutor(1) as pool, postgres.connect(dwh) as vacuum:
+            vacuum.execute(f"lock table {table.qualified} in share update exclusive mode")
+            chunks = sales.render_file(name, day, scale=5)
+            load = pool.submit(loader.load_stream, name, f"test://{day}/{name}", chunks, day, sink)
+            loaded, _ = load.result(timeout=60)
+        assert count("postgres", dwh, table.qualified, day) == loaded
+        with postgres.connect(dwh) as conn, conn.cursor() as cur:
+            assert summarize_new(cur, table) > 0  # what the load left
+            conn.rollback()
+        chunks = sales.render_file(name, day, scale=5)
+        loader.load_stream(name, f"test://{day}/{name}", chunks, day, sink)
+        with postgres.connect(dwh) as conn, conn.cursor() as cur:
             assert summarize_new(cur, table) == 0
     finally:
         sink.close()

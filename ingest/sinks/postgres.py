@@ -31,6 +31,11 @@ def create_landing_table(conn: psycopg.Connection, table: Table) -> None:
     BRIN, not B-tree: batches arrive in date order, so BRIN finds a day for the reload's delete
     and for dbt's windows at almost no cost to COPY (a B-tree index costs about a third of it).
     The writers summarize the pages they add (summarize_new).
+
+    `_batch_date` and `_loaded_at` come first: PostgreSQL reads a row's columns in order, so
+    whatever reads only them (the summary, a window's recheck, freshness) skips the text columns
+    at a fixed offset instead of walking them. Summarizing a million order lines took 0.22-0.30 s
+    instead of 0.39-0.94 s. Tables made before keep their order: every reader names its columns.
     """
     typed = [(column, "text") for column in table.columns] + list(table.meta)
     columns = sql.SQL(", ").join(
@@ -40,29 +45,49 @@ def create_landing_table(conn: psycopg.Connection, table: Table) -> None:
     conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(table.schema)))
     conn.execute(
         sql.SQL(
-            "create table if not exists {} ({}, _batch_date date not null,"
-            " _loaded_at timestamptz not null default now())"
+            "create table if not exists {} (_batch_date date not null,"
+            " _loaded_at timestamptz not null default now(), {})"
         ).format(_name(table), columns)
     )
-    conn.execute(
-        sql.SQL("create index if not exists {} on {} using brin (_batch_date)").format(
-            sql.Identifier(_index_name(table)), _name(table)
+    # Looked up first: CREATE INDEX takes a SHARE lock on the table even when the index exists,
+    # so every load would wait for a VACUUM of the table and cancel autovacuum's.
+    if not exists(conn, sql.Identifier(table.schema, _index_name(table))):
+        conn.execute(
+            sql.SQL("create index if not exists {} on {} using brin (_batch_date)").format(
+                sql.Identifier(_index_name(table)), _name(table)
+            )
         )
-    )
 
 
-def summarize_new(cur: psycopg.Cursor, table: Table) -> int:
+def exists(conn: psycopg.Connection, name: sql.Composable) -> bool:
+    """Whether the relation (table or index) exists; reads the catalog, takes no lock on it."""
+    found = conn.execute("select to_regclass(%s) is not null", (name.as_string(conn),))
+    return found.fetchone()[0]
+
+
+def summarize_new(cur: psycopg.Cursor, table: Table) -> int | None:
     """Summarize the page ranges of `table` its `_batch_date` BRIN does not cover yet; how many.
 
     A range nobody summarized matches every query, and COPY leaves the ranges it fills to the
     next VACUUM: until then every query reads them, and they hold the days dbt's windows ask for.
     A year of the order log landed before any autovacuum: a three-day window read all 45,956
     pages instead of 556 (0.40-0.83 s against 0.01 s). Costs a read of the rows just written
-    (2 s over that year's 360 loads; 0.3-0.6 s after a million-line file's 2.1-2.9 s) and,
-    while it runs, the table's SHARE UPDATE EXCLUSIVE lock, as VACUUM takes: a load waits for
-    a VACUUM of the table (autovacuum gives way after deadlock_timeout, one against wraparound
-    does not), and two loads take turns for this call.
+    (2 s over that year's 360 loads; 0.2-0.3 s after a million-line file's 2 s).
+
+    Summarizing takes the table's SHARE UPDATE EXCLUSIVE lock, as VACUUM does; it is taken here
+    without waiting and kept to the end of the load's transaction. Waiting would cancel an
+    autovacuum of the table after `deadlock_timeout`: during a backfill or a Kafka follow run
+    the landing tables were then never vacuumed nor analyzed. When the lock is taken (a VACUUM,
+    whose cleanup summarizes the ranges itself, or another load of the table), nothing is
+    summarized and None is returned: the next load summarizes what is left.
     """
+    try:
+        with cur.connection.transaction():  # a savepoint: a refusal leaves the load intact
+            cur.execute(
+                sql.SQL("lock table {} in share update exclusive mode nowait").format(_name(table))
+            )
+    except psycopg.errors.LockNotAvailable:
+        return None
     index = sql.Identifier(table.schema, _index_name(table)).as_string(cur)
     return cur.execute("select brin_summarize_new_values(%s::regclass)", (index,)).fetchone()[0]
 

@@ -14,7 +14,7 @@ from psycopg import sql
 from ingest.landing import Table
 from ingest.loaders.kafka_records import Batch, rejects_table
 from ingest.settings import Settings
-from ingest.sinks.postgres import _name, create_landing_table, summarize_new
+from ingest.sinks.postgres import _name, create_landing_table, exists, summarize_new
 from ingest.sinks.stream import OFFSETS_TABLE, OffsetConflict
 from ingest.stack.postgres import connect
 
@@ -36,9 +36,7 @@ class PostgresStreamSink:
 
     def _create(self, table: Table) -> bool:
         """Create one landing table with its indexes; True if it did not exist."""
-        existed = self.conn.execute(
-            "select to_regclass(%s) is not null", (_name(table).as_string(self.conn),)
-        ).fetchone()[0]
+        existed = exists(self.conn, _name(table))
         create_landing_table(self.conn, table)
         return not existed
 

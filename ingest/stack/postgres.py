@@ -107,6 +107,10 @@ class Postgres(Service):
             # the dbt models sort and hash whole landing tables: 4MB (the default) spills to disk
             "work_mem=64MB",
             "-c",
+            # a day's dbt run at a year of history writes 0.5-2 GB of WAL: with the default 1GB
+            # it forced two checkpoints a run, and each page written after one is logged whole
+            "max_wal_size=4GB",
+            "-c",
             "max_connections=100",
             "-c",
             "fsync=on",
