@@ -108,7 +108,7 @@ class Postgres(Service):
             "work_mem=64MB",
             "-c",
             # a day's dbt run at a year of history writes 0.5-2 GB of WAL: with the default 1GB
-            # it forced two checkpoints a run, and each page written after one is logged whole
+            # it forced one or two checkpoints a run, and a page written after one is logged whole
             "max_wal_size=4GB",
             "-c",
             "max_connections=100",
