@@ -320,15 +320,21 @@ def test_a_second_run_changes_nothing(dwh, published, target):
     assert len(before[CURRENT][LOAD_LOG.qualified]) == len(S3_FILES)
 
 
+def load_big_order_log(sink: PostgresSink, day: date) -> tuple[int, int]:
+    """The day's order log at scale 5: more than the BRIN's first range of 128 pages."""
+    name = "user_order_log.csv"
+    chunks = sales.render_file(name, day, scale=5)
+    return loader.load_stream(name, f"test://{day}/{name}", chunks, day, sink)
+
+
 def test_postgres_loads_leave_no_page_range_unsummarized(dwh):
     """A range the BRIN has not summarized matches every query: a load summarizes the ranges it
     fills (summarize_new) rather than leave the newest days to the next autovacuum. A day at
     scale 5 fills more than the first range of 128 pages, the one the index has from the start."""
-    name, day, table = "user_order_log.csv", date(2021, 3, 5), USER_ORDER_LOG
+    day, table = date(2021, 3, 5), USER_ORDER_LOG
     sink = PostgresSink(dwh)
     try:
-        chunks = sales.render_file(name, day, scale=5)
-        loader.load_stream(name, f"test://{day}/{name}", chunks, day, sink)
+        load_big_order_log(sink, day)
         with postgres.connect(dwh) as conn, conn.cursor() as cur:
             pages = cur.execute("select pg_relation_size(%s) / 8192", (table.qualified,))
             assert pages.fetchone()[0] > 128
@@ -342,21 +348,18 @@ def test_postgres_loads_do_not_wait_for_a_vacuum_of_their_table(dwh):
     """VACUUM holds the table's SHARE UPDATE EXCLUSIVE lock. A load that waited for it (to create
     an index that exists, or to summarize) would cancel an autovacuum after deadlock_timeout: a
     backfill never let one finish. The load goes on without summarizing; the next one does."""
-    name, day, table = "user_order_log.csv", date(2021, 3, 6), USER_ORDER_LOG
+    day, table = date(2021, 3, 6), USER_ORDER_LOG
     sink = PostgresSink(dwh)
     try:
         sink.ensure_table(table)
         with ThreadPoolExecutor(1) as pool, postgres.connect(dwh) as vacuum:
             vacuum.execute(f"lock table {table.qualified} in share update exclusive mode")
-            chunks = sales.render_file(name, day, scale=5)
-            load = pool.submit(loader.load_stream, name, f"test://{day}/{name}", chunks, day, sink)
-            loaded, _ = load.result(timeout=60)
+            loaded, _ = pool.submit(load_big_order_log, sink, day).result(timeout=60)
         assert count("postgres", dwh, table.qualified, day) == loaded
         with postgres.connect(dwh) as conn, conn.cursor() as cur:
             assert summarize_new(cur, table) > 0  # what the load left
             conn.rollback()
-        chunks = sales.render_file(name, day, scale=5)
-        loader.load_stream(name, f"test://{day}/{name}", chunks, day, sink)
+        load_big_order_log(sink, day)
         with postgres.connect(dwh) as conn, conn.cursor() as cur:
             assert summarize_new(cur, table) == 0
     finally:

@@ -25,6 +25,10 @@ def _index_name(table: Table) -> str:
     return f"{table.name}__batch_date"
 
 
+def _index(table: Table) -> sql.Identifier:
+    return sql.Identifier(table.schema, _index_name(table))
+
+
 def create_landing_table(conn: psycopg.Connection, table: Table) -> None:
     """Create the schema, the table and its `_batch_date` index unless they exist.
 
@@ -51,7 +55,7 @@ def create_landing_table(conn: psycopg.Connection, table: Table) -> None:
     )
     # Looked up first: CREATE INDEX takes a SHARE lock on the table even when the index exists,
     # so every load would wait for a VACUUM of the table (and cancel it, if autovacuum's).
-    if not exists(conn, sql.Identifier(table.schema, _index_name(table))):
+    if not exists(conn, _index(table)):
         conn.execute(
             sql.SQL("create index if not exists {} on {} using brin (_batch_date)").format(
                 sql.Identifier(_index_name(table)), _name(table)
@@ -88,7 +92,7 @@ def summarize_new(cur: psycopg.Cursor, table: Table) -> int | None:
             )
     except psycopg.errors.LockNotAvailable:
         return None
-    index = sql.Identifier(table.schema, _index_name(table)).as_string(cur)
+    index = _index(table).as_string(cur)
     return cur.execute("select brin_summarize_new_values(%s::regclass)", (index,)).fetchone()[0]
 
 
