@@ -26,12 +26,14 @@
       assume_not_null() after filtering their NULLs out.
     - The partition key is a plain, NOT NULL date column (or a list of columns) with the grain of
       the window: a day for daily facts. A coarser partition (a month) would be replaced by only
-      the window's days, losing the rest; for weekly marts use grain='week' (see below).
+      the window's days, losing the rest; for weekly marts use grain='week', for monthly
+      partitions grain='month' (see below).
     - Filter the model's input with `incremental_window(column, grain)`. It renders
       `column between <start> and <end>` on incremental runs with `--vars '{run_date: D}'`, where
       [start, end] = [D - lookback_days, D] (var lookback_days, default 2, for late data); with
       grain='week' the window is widened to whole ISO weeks: Monday of the week of
-      D - lookback_days through Sunday of the week of D. Otherwise (first run, --full-refresh, no
+      D - lookback_days through Sunday of the week of D; with grain='month' to whole months,
+      the first of the month of D - lookback_days through the last of D's. Otherwise (first run, --full-refresh, no
       run_date) it renders `1 = 1` and the model builds all history.
     - Unit tests of such a model must override is_incremental (dbt's own is_incremental needs
       the model's relation, which a unit test does not have, once run_date is set): `false` for
@@ -79,12 +81,12 @@
 
 {#-
     The window [start, end] of the run date, whatever the model: none without a run date.
-    grain='week' widens it to whole ISO weeks.
+    grain='week' widens it to whole ISO weeks, grain='month' to whole calendar months.
 -#}
 {% macro run_window(grain='day') -%}
-    {%- if grain not in ['day', 'week'] -%}
+    {%- if grain not in ['day', 'week', 'month'] -%}
         {{ exceptions.raise_compiler_error(
-            "run_window: grain must be 'day' or 'week', not '" ~ grain ~ "'") }}
+            "run_window: grain must be 'day', 'week' or 'month', not '" ~ grain ~ "'") }}
     {%- endif -%}
     {%- set run_date = run_date() -%}
     {%- if run_date is none -%}
@@ -97,6 +99,11 @@
     {%- if grain == 'week' -%}
         {%- set start = start - datetime.timedelta(days=start.weekday()) -%}
         {%- set end = end + datetime.timedelta(days=6 - end.weekday()) -%}
+    {%- elif grain == 'month' -%}
+        {%- set start = start.replace(day=1) -%}
+        {#- the day before the first of the next month -#}
+        {%- set end = (end.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+            - datetime.timedelta(days=1) -%}
     {%- endif -%}
     {{ return({'start': start, 'end': end}) }}
 {%- endmacro %}

@@ -1,21 +1,23 @@
 {#-
-    latest_line(lines, key, columns, required=columns): a query of one row per key, `key` and
-    `columns`, for the SCD1 dimensions of the order log (d_city, d_item, d_customer): the values
-    of the key's latest line among those where every `required` column is set (the latest
-    `ordered_at`, then the later day folder, then the later `uniq_id`); NULLs when there is none.
-    The keys are those of the run's window (`_batch_date`, as changed_keys), or every key when
-    building all history.
+    latest_line(candidates, lines, key, columns, required=columns): a query of one row per key,
+    `key` and `columns`, for the SCD1 dimensions of the order log (d_city, d_item, d_customer):
+    the values of the key's latest line among those where every `required` column is set (the
+    latest `ordered_at`, then the later day folder, then the later `uniq_id`); NULLs when there
+    is none. The keys are those of `lines` (the order lines) in the run's window (`_batch_date`,
+    as changed_keys), or every key when building all history. Their latest lines are looked for
+    among `candidates`, int_order_lines__latest_per_month: each month's latest lines, a few per
+    key and month instead of all of them.
 
     Per engine, the same answer:
     - default (ClickHouse, Vertica): each key's latest moment by a hash aggregate, then the
       lines of that moment ranked: no sort of all the keys' lines (ClickHouse: ~0.1 s a pass over
       a year of lines; an argMax by the (ordered_at, _batch_date, uniq_id) tuple took 0.6 s).
-    - PostgreSQL: one index probe per key, newest line first: the order log has a B-tree on
+    - PostgreSQL: one index probe per key, newest line first: the candidates have a B-tree on
       `(key, ordered_at, _batch_date, uniq_id)` (lookup_indexes). The same cities, items and
-      most customers come back every day, so a pass over their lines would read most of history
-      every day.
+      most customers come back every day, so a pass over their lines would read most of the
+      table every day.
 -#}
-{% macro latest_line(lines, key, columns, required=none) -%}
+{% macro latest_line(candidates, lines, key, columns, required=none) -%}
     {%- set required = columns if required is none else required -%}
     select
         keys.{{ key }}
@@ -30,11 +32,11 @@
             window_lines.{{ key }} is not null
             and {{ incremental_window('window_lines._batch_date') }}
     ) as keys
-    {{ adapter.dispatch('latest_line_join', 'warehouse')(lines, key, columns, required) }}
+    {{ adapter.dispatch('latest_line_join', 'warehouse')(candidates, lines, key, columns, required) }}
 {%- endmacro %}
 
 {#- `left join <each key's latest line> as latest on ...`, for latest_line. -#}
-{% macro default__latest_line_join(lines, key, columns, required) -%}
+{% macro default__latest_line_join(candidates, lines, key, columns, required) -%}
     left join (
         select
             moment_lines.{{ key }},
@@ -45,12 +47,12 @@
                 partition by moment_lines.{{ key }}
                 order by moment_lines._batch_date desc, moment_lines.uniq_id desc
             ) as line_rank
-        from {{ lines }} as moment_lines
+        from {{ candidates }} as moment_lines
         inner join (
             select
                 candidate_lines.{{ key }},
                 max(candidate_lines.ordered_at) as ordered_at
-            from {{ lines }} as candidate_lines
+            from {{ candidates }} as candidate_lines
             where
                 {{ changed_keys(key, lines) }}
                 {%- for column in required %}
@@ -68,13 +70,13 @@
         on keys.{{ key }} = latest.{{ key }} and latest.line_rank = 1
 {%- endmacro %}
 
-{% macro postgres__latest_line_join(lines, key, columns, required) -%}
+{% macro postgres__latest_line_join(candidates, lines, key, columns, required) -%}
     left join lateral (
         select
             {%- for column in columns %}
             key_lines.{{ column }}{{ ',' if not loop.last }}
             {%- endfor %}
-        from {{ lines }} as key_lines
+        from {{ candidates }} as key_lines
         where
             key_lines.{{ key }} = keys.{{ key }}
             and key_lines.ordered_at is not null

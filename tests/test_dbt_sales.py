@@ -42,6 +42,7 @@ SELECTION = [
     "cautious",
     "--select",
     "path:models/staging/s3",
+    "path:models/intermediate",
     "path:models/dwh/calendar",
     "path:models/dwh/sales",
     "path:models/marts/sales",
@@ -407,6 +408,11 @@ DIMENSIONS = {
     "d_item": ("item_id", "item_name"),
     "d_customer": ("customer_id", "first_name", "last_name", "city_id"),
 }
+DIMENSION_INPUTS = ["stg_s3__user_order_log", "int_order_lines__latest_per_month"]
+LATEST_PER_MONTH = (
+    "select batch_month, uniq_id, customer_id, _batch_date"
+    " from intermediate.int_order_lines__latest_per_month"
+)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -444,7 +450,7 @@ def test_a_later_line_renames_its_city_item_and_customer(built, target, tmp_path
         "last_name": "Покупатель",
         "_source_file": "renamed",
     }
-    selection = ["--quiet", "--select", "stg_s3__user_order_log", *DIMENSIONS]
+    selection = ["--quiet", "--select", *DIMENSION_INPUTS, *DIMENSIONS]
     selection += ["--target-path", str(tmp_path)]
 
     def dimensions() -> dict[str, list[tuple]]:
@@ -470,6 +476,60 @@ def test_a_later_line_renames_its_city_item_and_customer(built, target, tmp_path
         assert row(daily, "d_customer", line["customer_id"].strip())[1:] == customer
     finally:
         sink.replace_batch(USER_ORDER_LOG, later, [])
+        sink.close()
+        run_dbt(["run", "--full-refresh", *selection], built, target)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_line_moved_to_a_later_month_rebuilds_its_old_month(built, target, tmp_path):
+    """A daily run rebuilds the month a later delivery took a month's latest line out of.
+
+    A customer's latest October line comes again in a November folder, dated before all the
+    customer's lines. Staging moves it to November; the November run must also rebuild October
+    of int_order_lines__latest_per_month (whose latest line for the customer is now another),
+    not only the window's month: the table and the dimensions then hold what a full build holds.
+    """
+    moved_day = date(2022, 11, 5)
+    latest = fetch(
+        target,
+        built,
+        "select uniq_id, _batch_date from staging.stg_s3__user_order_log"
+        " where customer_id = (select min(customer_id) from staging.stg_s3__user_order_log)"
+        " and ordered_at is not null order by ordered_at desc, _batch_date desc, uniq_id desc"
+        " limit 1",
+    )[0]
+    columns = [*USER_ORDER_LOG.columns, "_source_file", "_line_number"]
+    raw = fetch(
+        target,
+        built,
+        f"select {', '.join(columns)} from raw_s3.user_order_log"  # noqa: S608 - constant names
+        " where trim(uniq_id) = %(uniq_id)s and _batch_date = %(day)s",
+        {"uniq_id": latest[0], "day": latest[1]},
+    )[0]
+    moved = dict(zip(columns, raw, strict=True)) | {
+        "date_time": "2022-09-01 00:00:00",
+        "_source_file": "moved",
+    }
+    selection = ["--quiet", "--select", *DIMENSION_INPUTS, *DIMENSIONS]
+    selection += ["--target-path", str(tmp_path)]
+
+    def tables() -> list[list[tuple]]:
+        queries = [LATEST_PER_MONTH] + [
+            f"select {', '.join(names)} from dwh.{name}"  # noqa: S608 - constant names
+            for name, names in DIMENSIONS.items()
+        ]
+        return [normalized(fetch(target, built, query)) for query in queries]
+
+    sink = connect(target, built)
+    try:
+        sink.replace_batch(USER_ORDER_LOG, moved_day, [tuple(moved.values())])
+        run_dbt(["run", *selection], built, target, run_date=moved_day.isoformat())
+        daily = tables()
+        assert (str(date(2022, 11, 1)), latest[0]) in [row[:2] for row in daily[0]]
+        run_dbt(["run", "--full-refresh", *selection], built, target)
+        assert tables() == daily, f"the run of {moved_day} differs from a full build"
+    finally:
+        sink.replace_batch(USER_ORDER_LOG, moved_day, [])
         sink.close()
         run_dbt(["run", "--full-refresh", *selection], built, target)
 

@@ -52,12 +52,12 @@ RELATIONS = {
         select namespace.nspname, class.relname
         from pg_catalog.pg_class as class
         inner join pg_catalog.pg_namespace as namespace on namespace.oid = class.relnamespace
-        where namespace.nspname in ('staging', 'dwh', 'marts')
+        where namespace.nspname in ('staging', 'intermediate', 'dwh', 'marts')
             and class.relkind in ('r', 'p', 'v', 'm') and not class.relispartition""",
     "clickhouse": """
         select database, name
         from system.tables
-        where database in ('staging', 'dwh', 'marts') and not is_temporary""",
+        where database in ('staging', 'intermediate', 'dwh', 'marts') and not is_temporary""",
 }
 # a relation's columns in order, and whether each is a float
 COLUMNS = {

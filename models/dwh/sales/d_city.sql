@@ -15,7 +15,9 @@ with
 -- SCD1: the name on the latest order line that has one
 latest_names as (
 
-    {{ latest_line(ref('stg_s3__user_order_log'), 'city_id', ['city_name']) }}
+    {{ latest_line(
+        ref('int_order_lines__latest_per_month'), ref('stg_s3__user_order_log'),
+        'city_id', ['city_name']) }}
 
 ),
 

@@ -16,13 +16,17 @@ with
 -- empty name does not erase a known one), the city from the latest line
 latest_names as (
 
-    {{ latest_line(ref('stg_s3__user_order_log'), 'customer_id', ['first_name', 'last_name']) }}
+    {{ latest_line(
+        ref('int_order_lines__latest_per_month'), ref('stg_s3__user_order_log'),
+        'customer_id', ['first_name', 'last_name']) }}
 
 ),
 
 latest_cities as (
 
-    {{ latest_line(ref('stg_s3__user_order_log'), 'customer_id', ['city_id'], required=[]) }}
+    {{ latest_line(
+        ref('int_order_lines__latest_per_month'), ref('stg_s3__user_order_log'),
+        'customer_id', ['city_id'], required=[]) }}
 
 ),
 

@@ -10,12 +10,7 @@
     partition_by='_batch_date',
     partition_by_string='_batch_date',
     order_by='_batch_date',
-    indexes=lookup_indexes([
-        'uniq_id',
-        ['city_id', 'ordered_at', '_batch_date', 'uniq_id'],
-        ['item_id', 'ordered_at', '_batch_date', 'uniq_id'],
-        ['customer_id', 'ordered_at', '_batch_date', 'uniq_id'],
-    ]),
+    indexes=lookup_indexes(['uniq_id']),
 ) }}
 
 with

@@ -1,0 +1,159 @@
+{#-
+    The order lines that can be a dimension's latest line (macros/latest_line.sql): per month of
+    day folders (`_batch_date`), the latest line of each city with a city name, of each item with
+    an item name, of each customer with both names, and of each customer. The latest line of a
+    key over all history is the latest of its months' lines, so d_city, d_item and d_customer
+    read this table instead of every order line: a few rows per key and month instead of every
+    line of the key, and months instead of daily partitions.
+
+    Incremental by month (insert_overwrite on `batch_month`): a daily run rebuilds the months of
+    its window's folders from all their lines, and the months holding a line that a later
+    delivery in the window moved out of its folder (staging keeps one copy per `uniq_id`: that
+    month's latest line may now be another). A full build ranks every line.
+-#}
+-- depends_on: {{ ref('d_calendar') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='batch_month',
+    partition_by_string='batch_month',
+    order_by='batch_month',
+    indexes=lookup_indexes([
+        ['city_id', 'ordered_at', '_batch_date', 'uniq_id'],
+        ['item_id', 'ordered_at', '_batch_date', 'uniq_id'],
+        ['customer_id', 'ordered_at', '_batch_date', 'uniq_id'],
+    ]),
+) }}
+
+{%- set incremental = insert_overwrite_window() is not none %}
+
+with
+
+order_lines as (
+
+    select * from {{ ref('stg_s3__user_order_log') }}
+
+),
+
+{%- if incremental %}
+
+-- months outside the window whose kept line has a later copy in the window's folders
+moved_months as (
+
+    select distinct stored.batch_month
+    from {{ this }} as stored
+    where
+        not {{ incremental_window('stored._batch_date', grain='month') }}
+        and stored.uniq_id in (
+            select order_lines.uniq_id
+            from order_lines
+            where {{ incremental_window('order_lines._batch_date') }}
+        )
+
+),
+{%- endif %}
+
+lines as (
+
+    select
+        -- ids
+        order_lines.uniq_id,
+        order_lines.city_id,
+        order_lines.item_id,
+        order_lines.customer_id,
+
+        -- attributes
+        order_lines.city_name,
+        order_lines.item_name,
+        order_lines.first_name,
+        order_lines.last_name,
+
+        -- the line's moment and delivery: what "latest" orders by
+        order_lines.ordered_at,
+        order_lines._batch_date,
+        {{ month_start('order_lines._batch_date') }} as batch_month
+
+    from order_lines
+    where
+        order_lines.ordered_at is not null
+        and (
+            {{ incremental_window('order_lines._batch_date', grain='month') }}
+            {%- if incremental %}
+            or {{ adapter.dispatch('in_subquery', 'warehouse')(
+                'order_lines._batch_date',
+                'select calendar.date_day from ' ~ ref('d_calendar') ~ ' as calendar'
+                ~ ' where calendar.month_start in (select batch_month from moved_months)') }}
+            {%- endif %}
+        )
+
+),
+
+-- within a month, each line's rank among the lines of its key that have the same attributes
+-- set (`... is null` in the partition), newest first
+ranked as (
+
+    select
+        lines.*,
+        row_number() over (
+            partition by lines.batch_month, lines.city_id, lines.city_name is null
+            order by lines.ordered_at desc, lines._batch_date desc, lines.uniq_id desc
+        ) as city_rank,
+        row_number() over (
+            partition by lines.batch_month, lines.item_id, lines.item_name is null
+            order by lines.ordered_at desc, lines._batch_date desc, lines.uniq_id desc
+        ) as item_rank,
+        row_number() over (
+            partition by
+                lines.batch_month,
+                lines.customer_id,
+                lines.first_name is null or lines.last_name is null
+            order by lines.ordered_at desc, lines._batch_date desc, lines.uniq_id desc
+        ) as named_customer_rank,
+        row_number() over (
+            partition by lines.batch_month, lines.customer_id
+            order by lines.ordered_at desc, lines._batch_date desc, lines.uniq_id desc
+        ) as customer_rank
+    from lines
+
+),
+
+final as (
+
+    select
+        {{ assume_not_null('ranked.batch_month') }} as batch_month,
+        ranked.uniq_id,
+        ranked.city_id,
+        ranked.item_id,
+        ranked.customer_id,
+        ranked.city_name,
+        ranked.item_name,
+        ranked.first_name,
+        ranked.last_name,
+        ranked.ordered_at,
+        ranked._batch_date
+    from ranked
+    where
+        (ranked.city_rank = 1 and ranked.city_name is not null)
+        or (ranked.item_rank = 1 and ranked.item_name is not null)
+        or (
+            ranked.named_customer_rank = 1
+            and ranked.first_name is not null
+            and ranked.last_name is not null
+        )
+        or ranked.customer_rank = 1
+
+)
+
+select
+    batch_month,
+    uniq_id,
+    city_id,
+    item_id,
+    customer_id,
+    city_name,
+    item_name,
+    first_name,
+    last_name,
+    ordered_at,
+    _batch_date
+from final
