@@ -6,7 +6,8 @@
     is none. The keys are those of `lines` (the order lines) in the run's window (`_batch_date`,
     as changed_keys), or every key when building all history. Their latest lines are looked for
     among `candidates`, int_order_lines__latest_per_month: each month's latest lines, a few per
-    key and month instead of all of them.
+    key and month instead of all of them. It keeps the latest line of each key for the
+    `required` columns the three dimensions ask for: a new `required` set must be kept there too.
 
     Per engine, the same answer:
     - default (ClickHouse, Vertica): each key's latest moment by a hash aggregate, then the

@@ -354,6 +354,21 @@ def test_reruns_and_backfill_replace_exactly_their_window(built, dbt_run_day, ta
     assert content(target, built) == (full_sales, full_mart, set(), set())
 
 
+LANDED_COLUMNS = [*USER_ORDER_LOG.columns, "_source_file", "_line_number"]
+
+
+def landed_line(target: str, settings: Settings, condition: str, params: dict) -> dict:
+    """The first line of raw_s3.user_order_log (by line number) that meets `condition`."""
+    rows = fetch(
+        target,
+        settings,
+        f"select {', '.join(LANDED_COLUMNS)} from raw_s3.user_order_log"  # noqa: S608 - constants
+        f" where {condition} order by _line_number limit 1",
+        params,
+    )
+    return dict(zip(LANDED_COLUMNS, rows[0], strict=True))
+
+
 STAGED_LINES = (
     "select uniq_id, quantity, _batch_date, _line_number from staging.stg_s3__user_order_log"
     " where _batch_date between %(first)s and %(last)s"
@@ -370,15 +385,10 @@ def test_a_line_delivered_again_keeps_only_its_latest_copy(built, target, tmp_pa
     """
     later = RUN_DAY + timedelta(days=1)
     span = {"first": DAYS[0], "last": later}
-    columns = [*USER_ORDER_LOG.columns, "_source_file", "_line_number"]
-    first = fetch(
-        target,
-        built,
-        f"select {', '.join(columns)} from raw_s3.user_order_log"  # noqa: S608 - constant names
-        " where _batch_date = %(day)s and trim(uniq_id) != '' order by _line_number limit 1",
-        {"day": DAYS[0]},
-    )[0]
-    again = dict(zip(columns, first, strict=True)) | {"quantity": "9", "_source_file": "again"}
+    first = landed_line(
+        target, built, "_batch_date = %(day)s and trim(uniq_id) != ''", {"day": DAYS[0]}
+    )
+    again = first | {"quantity": "9", "_source_file": "again"}
     uniq_id = again["uniq_id"].strip()
     stage = ["--quiet", "--select", "stg_s3__user_order_log", "--target-path", str(tmp_path)]
 
@@ -409,6 +419,17 @@ DIMENSIONS = {
     "d_customer": ("customer_id", "first_name", "last_name", "city_id"),
 }
 DIMENSION_INPUTS = ["stg_s3__user_order_log", "int_order_lines__latest_per_month"]
+
+
+def dimensions(target: str, settings: Settings) -> dict[str, list[tuple]]:
+    """Every row of d_city, d_item and d_customer, normalized."""
+    tables = {}
+    for name, names in DIMENSIONS.items():
+        query = f"select {', '.join(names)} from dwh.{name}"  # noqa: S608 - constant names
+        tables[name] = normalized(fetch(target, settings, query))
+    return tables
+
+
 LATEST_PER_MONTH = (
     "select batch_month, uniq_id, customer_id, _batch_date"
     " from intermediate.int_order_lines__latest_per_month"
@@ -424,16 +445,13 @@ def test_a_later_line_renames_its_city_item_and_customer(built, target, tmp_path
     values, and each dimension holds what a full build of it holds.
     """
     later = RUN_DAY + timedelta(days=1)
-    columns = [*USER_ORDER_LOG.columns, "_source_file", "_line_number"]
-    first = fetch(
+    line = landed_line(
         target,
         built,
-        f"select {', '.join(columns)} from raw_s3.user_order_log"  # noqa: S608 - constant names
-        " where _batch_date = %(day)s and trim(uniq_id) != '' and trim(city_id) != ''"
-        " and trim(item_id) != '' and trim(customer_id) != '' order by _line_number limit 1",
+        "_batch_date = %(day)s and trim(uniq_id) != '' and trim(city_id) != ''"
+        " and trim(item_id) != '' and trim(customer_id) != ''",
         {"day": DAYS[0]},
-    )[0]
-    line = dict(zip(columns, first, strict=True))
+    )
     other_city = fetch(
         target,
         built,
@@ -453,13 +471,6 @@ def test_a_later_line_renames_its_city_item_and_customer(built, target, tmp_path
     selection = ["--quiet", "--select", *DIMENSION_INPUTS, *DIMENSIONS]
     selection += ["--target-path", str(tmp_path)]
 
-    def dimensions() -> dict[str, list[tuple]]:
-        tables = {}
-        for name, names in DIMENSIONS.items():
-            query = f"select {', '.join(names)} from dwh.{name}"  # noqa: S608 - constant names
-            tables[name] = normalized(fetch(target, built, query))
-        return tables
-
     def row(table: dict[str, list[tuple]], name: str, key: object) -> tuple:
         return next(found for found in table[name] if found[0] == str(key))
 
@@ -467,9 +478,9 @@ def test_a_later_line_renames_its_city_item_and_customer(built, target, tmp_path
     try:
         sink.replace_batch(USER_ORDER_LOG, later, [tuple(renamed.values())])
         run_dbt(["run", *selection], built, target, run_date=later.isoformat())
-        daily = dimensions()
+        daily = dimensions(target, built)
         run_dbt(["run", "--full-refresh", *selection], built, target)
-        assert dimensions() == daily, f"the run of {later} differs from a full build"
+        assert dimensions(target, built) == daily, f"the run of {later} differs from a full build"
         customer = ("Новый", "Покупатель", str(other_city))
         assert row(daily, "d_city", other_city) == (str(other_city), "Новоград")
         assert row(daily, "d_item", line["item_id"].strip()) == (line["item_id"].strip(), "Новинка")
@@ -498,34 +509,26 @@ def test_a_line_moved_to_a_later_month_rebuilds_its_old_month(built, target, tmp
         " and ordered_at is not null order by ordered_at desc, _batch_date desc, uniq_id desc"
         " limit 1",
     )[0]
-    columns = [*USER_ORDER_LOG.columns, "_source_file", "_line_number"]
-    raw = fetch(
+    moved = landed_line(
         target,
         built,
-        f"select {', '.join(columns)} from raw_s3.user_order_log"  # noqa: S608 - constant names
-        " where trim(uniq_id) = %(uniq_id)s and _batch_date = %(day)s",
+        "trim(uniq_id) = %(uniq_id)s and _batch_date = %(day)s",
         {"uniq_id": latest[0], "day": latest[1]},
-    )[0]
-    moved = dict(zip(columns, raw, strict=True)) | {
-        "date_time": "2022-09-01 00:00:00",
-        "_source_file": "moved",
-    }
+    ) | {"date_time": "2022-09-01 00:00:00", "_source_file": "moved"}
     selection = ["--quiet", "--select", *DIMENSION_INPUTS, *DIMENSIONS]
     selection += ["--target-path", str(tmp_path)]
 
-    def tables() -> list[list[tuple]]:
-        queries = [LATEST_PER_MONTH] + [
-            f"select {', '.join(names)} from dwh.{name}"  # noqa: S608 - constant names
-            for name, names in DIMENSIONS.items()
-        ]
-        return [normalized(fetch(target, built, query)) for query in queries]
+    def tables() -> dict[str, list[tuple]]:
+        candidates = normalized(fetch(target, built, LATEST_PER_MONTH))
+        return dimensions(target, built) | {"int_order_lines__latest_per_month": candidates}
 
     sink = connect(target, built)
     try:
         sink.replace_batch(USER_ORDER_LOG, moved_day, [tuple(moved.values())])
         run_dbt(["run", *selection], built, target, run_date=moved_day.isoformat())
         daily = tables()
-        assert (str(date(2022, 11, 1)), latest[0]) in [row[:2] for row in daily[0]]
+        kept = daily["int_order_lines__latest_per_month"]
+        assert (str(date(2022, 11, 1)), latest[0]) in [row[:2] for row in kept]
         run_dbt(["run", "--full-refresh", *selection], built, target)
         assert tables() == daily, f"the run of {moved_day} differs from a full build"
     finally:

@@ -6,10 +6,11 @@
     read this table instead of every order line: a few rows per key and month instead of every
     line of the key, and months instead of daily partitions.
 
-    Incremental by month (insert_overwrite on `batch_month`): a daily run rebuilds the months of
-    its window's folders from all their lines, and the months holding a line that a later
-    delivery in the window moved out of its folder (staging keeps one copy per `uniq_id`: that
-    month's latest line may now be another). A full build ranks every line.
+    Incremental by month (insert_overwrite on `batch_month`): a daily run ranks, for each month of
+    its window, the window's lines with the month's stored lines from its other days (the
+    other folders did not change, so their latest lines are among those stored); a month that
+    held a line a later delivery in the window moved out of its folder (staging keeps one copy
+    per `uniq_id`) is ranked again from all its lines. A full build ranks every line.
 -#}
 -- depends_on: {{ ref('d_calendar') }}
 {{ config(
@@ -26,6 +27,23 @@
 ) }}
 
 {%- set incremental = insert_overwrite_window() is not none %}
+{%- set listed -%}
+        -- ids
+        uniq_id,
+        city_id,
+        item_id,
+        customer_id,
+
+        -- attributes
+        city_name,
+        item_name,
+        first_name,
+        last_name,
+
+        -- the line's moment and delivery: what "latest" orders by
+        ordered_at,
+        _batch_date
+{%- endset %}
 
 with
 
@@ -37,54 +55,72 @@ order_lines as (
 
 {%- if incremental %}
 
--- months outside the window whose kept line has a later copy in the window's folders
+-- months with a kept line from a folder outside the window's days that came again in the
+-- window (staging took it out of its folder): rebuilt from all their lines. The order lines
+-- are read here, not through the CTE above: PostgreSQL materializes a CTE read twice, every
+-- row of it, before filtering.
 moved_months as (
 
     select distinct stored.batch_month
     from {{ this }} as stored
     where
-        not {{ incremental_window('stored._batch_date', grain='month') }}
+        not {{ incremental_window('stored._batch_date') }}
         and stored.uniq_id in (
-            select order_lines.uniq_id
-            from order_lines
-            where {{ incremental_window('order_lines._batch_date') }}
+            select window_lines.uniq_id
+            from {{ ref('stg_s3__user_order_log') }} as window_lines
+            where {{ incremental_window('window_lines._batch_date') }}
         )
+
+),
+
+-- the kept lines of the window's months from their other days: those folders did not change,
+-- so their latest lines are still among these
+stored_lines as (
+
+    select
+        {{ listed }}
+    from {{ this }} as stored
+    where
+        {{ incremental_window('stored.batch_month', grain='month') }}
+        and not {{ incremental_window('stored._batch_date') }}
+        and stored.batch_month not in (select moved_months.batch_month from moved_months)
 
 ),
 {%- endif %}
 
-lines as (
+-- the window's lines (every line when building all history), and every line of moved months
+new_lines as (
 
     select
-        -- ids
-        order_lines.uniq_id,
-        order_lines.city_id,
-        order_lines.item_id,
-        order_lines.customer_id,
-
-        -- attributes
-        order_lines.city_name,
-        order_lines.item_name,
-        order_lines.first_name,
-        order_lines.last_name,
-
-        -- the line's moment and delivery: what "latest" orders by
-        order_lines.ordered_at,
-        order_lines._batch_date,
-        {{ month_start('order_lines._batch_date') }} as batch_month
-
+        {{ listed }}
     from order_lines
     where
-        order_lines.ordered_at is not null
+        ordered_at is not null
         and (
-            {{ incremental_window('order_lines._batch_date', grain='month') }}
+            {{ incremental_window('_batch_date') }}
             {%- if incremental %}
             or {{ adapter.dispatch('in_subquery', 'warehouse')(
-                'order_lines._batch_date',
+                '_batch_date',
                 'select calendar.date_day from ' ~ ref('d_calendar') ~ ' as calendar'
                 ~ ' where calendar.month_start in (select batch_month from moved_months)') }}
             {%- endif %}
         )
+
+),
+
+lines as (
+
+    select
+        new_lines.*,
+        {{ month_start('new_lines._batch_date') }} as batch_month
+    from new_lines
+    {%- if incremental %}
+    union all
+    select
+        stored_lines.*,
+        {{ month_start('stored_lines._batch_date') }} as batch_month
+    from stored_lines
+    {%- endif %}
 
 ),
 
