@@ -33,8 +33,8 @@
       [start, end] = [D - lookback_days, D] (var lookback_days, default 2, for late data); with
       grain='week' the window is widened to whole ISO weeks: Monday of the week of
       D - lookback_days through Sunday of the week of D; with grain='month' to whole months,
-      the first of the month of D - lookback_days through the last of D's. Otherwise (first run, --full-refresh, no
-      run_date) it renders `1 = 1` and the model builds all history.
+      the first of the month of D - lookback_days through the last of D's. Otherwise (first
+      run, --full-refresh, no run_date) it renders `1 = 1` and the model builds all history.
     - Unit tests of such a model must override is_incremental (dbt's own is_incremental needs
       the model's relation, which a unit test does not have, once run_date is set): `false` for
       a full build, or `true` with `vars: {run_date: ...}` to pin the window.

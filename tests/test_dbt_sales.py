@@ -492,22 +492,27 @@ def test_a_later_line_renames_its_city_item_and_customer(built, target, tmp_path
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_a_line_moved_to_a_later_month_rebuilds_its_old_month(built, target, tmp_path):
-    """A daily run rebuilds the month a later delivery took a month's latest line out of.
+@pytest.mark.parametrize("moved_day", [date(2022, 10, 7), date(2022, 11, 5)])
+def test_a_line_moved_to_a_later_month_rebuilds_its_old_month(built, target, moved_day, tmp_path):
+    """A daily run ranks again the whole month a later delivery took a month's latest line out of.
 
-    A customer's latest October line comes again in a November folder, dated before all the
-    customer's lines. Staging moves it to November; the November run must also rebuild October
-    of int_order_lines__latest_per_month (whose latest line for the customer is now another),
-    not only the window's month: the table and the dimensions then hold what a full build holds.
+    A customer's latest October line, from a folder before the run's window, comes again in a
+    later folder (October 7: the window's own month; November 5: a month after), dated before
+    all the customer's lines. Staging moves it; the run must rank October of
+    int_order_lines__latest_per_month again from all its lines, without the line's stored old
+    copy: the table and the dimensions then hold what a full build holds.
     """
-    moved_day = date(2022, 11, 5)
+    before_window = moved_day - timedelta(days=LOOKBACK_DAYS + 1)
     latest = fetch(
         target,
         built,
-        "select uniq_id, _batch_date from staging.stg_s3__user_order_log"
-        " where customer_id = (select min(customer_id) from staging.stg_s3__user_order_log)"
+        "select uniq_id, _batch_date from staging.stg_s3__user_order_log where customer_id = ("
+        "  select min(customer_id) from ("
+        "    select customer_id from staging.stg_s3__user_order_log group by customer_id"
+        "    having max(_batch_date) <= %(before)s) as early_customers)"
         " and ordered_at is not null order by ordered_at desc, _batch_date desc, uniq_id desc"
         " limit 1",
+        {"before": before_window},
     )[0]
     moved = landed_line(
         target,
@@ -528,7 +533,7 @@ def test_a_line_moved_to_a_later_month_rebuilds_its_old_month(built, target, tmp
         run_dbt(["run", *selection], built, target, run_date=moved_day.isoformat())
         daily = tables()
         kept = daily["int_order_lines__latest_per_month"]
-        assert (str(date(2022, 11, 1)), latest[0]) in [row[:2] for row in kept]
+        assert (latest[0], str(latest[1])) not in [(row[1], row[3]) for row in kept]
         run_dbt(["run", "--full-refresh", *selection], built, target)
         assert tables() == daily, f"the run of {moved_day} differs from a full build"
     finally:
