@@ -156,40 +156,18 @@ ranked as (
 final as (
 
     select
-        {{ assume_not_null('ranked.batch_month') }} as batch_month,
-        ranked.uniq_id,
-        ranked.city_id,
-        ranked.item_id,
-        ranked.customer_id,
-        ranked.city_name,
-        ranked.item_name,
-        ranked.first_name,
-        ranked.last_name,
-        ranked.ordered_at,
-        ranked._batch_date
+        {{ assume_not_null('batch_month') }} as batch_month,
+        {{ listed }}
     from ranked
     where
-        (ranked.city_rank = 1 and ranked.city_name is not null)
-        or (ranked.item_rank = 1 and ranked.item_name is not null)
-        or (
-            ranked.named_customer_rank = 1
-            and ranked.first_name is not null
-            and ranked.last_name is not null
-        )
-        or ranked.customer_rank = 1
+        (city_rank = 1 and city_name is not null)
+        or (item_rank = 1 and item_name is not null)
+        or (named_customer_rank = 1 and first_name is not null and last_name is not null)
+        or customer_rank = 1
 
 )
 
 select
     batch_month,
-    uniq_id,
-    city_id,
-    item_id,
-    customer_id,
-    city_name,
-    item_name,
-    first_name,
-    last_name,
-    ordered_at,
-    _batch_date
+    {{ listed }}
 from final
