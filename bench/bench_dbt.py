@@ -11,16 +11,19 @@ is not made for millions of messages; partition 0, offsets counted on), the shop
 persons through their loaders. At `--scale 1` a day is ~3,200 order lines, ~6,000 payment
 messages and ~1,300 shop rows; twelve months are ~1.2 M order lines and ~2.2 M messages.
 
-With `--short-months` of history, then `--months` of history, on each engine:
+Two warehouses side by side, each a private stack: one with `--short-months` of history, one
+with `--months`. On each engine:
 - full: `dbt build --full-refresh` with no run date (every model from all history, every data
-  test on all of it);
-- incremental: `dbt build` for the last day (DWH_RUN_DATE, as `dwh run` and the DAGs pass it):
-  the daily job, data tests included (on the window's weeks, macros/test_window.sql); `--repeat`
-  times, the median is shown.
+  test on all of it), of each warehouse;
+- incremental: `dbt build` for each warehouse's last day (DWH_RUN_DATE, as `dwh run` and the
+  DAGs pass it): the daily job, data tests included (on the window's weeks,
+  macros/test_window.sql); `--repeat` times, the two warehouses in turn, so that a slow spell of
+  a shared machine falls on both; the median is shown.
 Both as the production job runs them, without the unit tests (ingest/dbt.py, DAILY_FLAGS): those
 check the code, run in `make test`, and would add the same few seconds to both sides.
-Both are wall times of the `dbt` command (start-up and parse included: the project is parsed
-once beforehand, so both sides start from a partial parse). Then the ratios:
+Both are wall times of the `dbt` command (start-up and parse included: each warehouse's project
+is parsed once beforehand into its own target path, so every command starts from a partial
+parse). Then the ratios:
 incremental(long)/incremental(short) (target <= 1.3: a day's run must not grow with history),
 incremental/full at the long history (target <= 0.1), and ClickHouse/Postgres for the full build.
 Prints the figures; asserts nothing (never a timed test).
@@ -35,6 +38,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
@@ -128,16 +132,30 @@ def land_days(
             sink.close()
 
 
-def timed_dbt(args: list[str], settings: Settings, target: str, run_date: date | None) -> float:
+@dataclass
+class Warehouse:
+    """A private stack holding the history up to `last_day`, with its own dbt target path."""
+
+    label: str
+    settings: Settings
+    last_day: date
+
+    @property
+    def target_path(self) -> Path:
+        return self.settings.home / "dbt-target"
+
+
+def timed_dbt(args: list[str], warehouse: Warehouse, target: str, run_date: date | None) -> float:
     started = time.perf_counter()
     day = run_date.isoformat() if run_date else None
-    run_dbt([*args, "--quiet"], settings, target, run_date=day)
+    command = [*args, "--quiet", "--target-path", str(warehouse.target_path)]
+    run_dbt(command, warehouse.settings, target, run_date=day)
     return time.perf_counter() - started
 
 
-def slowest_nodes(settings: Settings, count: int = 5) -> str:
-    """The nodes of the last dbt command that took longest, from its run_results.json."""
-    results = json.loads((settings.dbt_project_dir / "target" / "run_results.json").read_text())
+def slowest_nodes(warehouse: Warehouse, count: int = 5) -> str:
+    """The nodes of the warehouse's last dbt command that took longest, from run_results.json."""
+    results = json.loads((warehouse.target_path / "run_results.json").read_text())
     nodes = sorted(results["results"], key=lambda node: -node["execution_time"])[:count]
     return ", ".join(f"{n['unique_id'].split('.')[2]} {n['execution_time']:.1f}" for n in nodes)
 
@@ -148,16 +166,27 @@ class Figures:
     incremental: float
 
 
-def measure(settings: Settings, target: str, last_day: date, repeat: int) -> Figures:
-    full = timed_dbt(["build", "--full-refresh", *DAILY_FLAGS], settings, target, None)
-    print(f"  {target}: full refresh {full:.1f} s", flush=True)
-    print(f"    slowest: {slowest_nodes(settings)}", flush=True)
-    runs = [timed_dbt(["build", *DAILY_FLAGS], settings, target, last_day) for _ in range(repeat)]
-    incremental = statistics.median(runs)
-    shown = ", ".join(f"{seconds:.1f}" for seconds in runs)
-    print(f"  {target}: incremental {last_day}: {shown} s", flush=True)
-    print(f"    slowest: {slowest_nodes(settings)}", flush=True)
-    return Figures(full, incremental)
+def measure(warehouses: list[Warehouse], target: str, repeat: int) -> dict[str, Figures]:
+    """Each warehouse's full refresh, then its day's run `repeat` times, the warehouses in turn."""
+    full = {}
+    for warehouse in warehouses:
+        full[warehouse.label] = timed_dbt(
+            ["build", "--full-refresh", *DAILY_FLAGS], warehouse, target, None
+        )
+        print(f"  {target}, {warehouse.label}: full refresh {full[warehouse.label]:.1f} s")
+        print(f"    slowest: {slowest_nodes(warehouse)}", flush=True)
+    runs: dict[str, list[float]] = {warehouse.label: [] for warehouse in warehouses}
+    for _ in range(repeat):
+        for warehouse in warehouses:
+            day = ["build", *DAILY_FLAGS]
+            runs[warehouse.label].append(timed_dbt(day, warehouse, target, warehouse.last_day))
+    for warehouse in warehouses:
+        shown = ", ".join(f"{seconds:.1f}" for seconds in runs[warehouse.label])
+        print(f"  {target}, {warehouse.label}: incremental {warehouse.last_day}: {shown} s")
+        print(f"    slowest (last run): {slowest_nodes(warehouse)}", flush=True)
+    return {
+        label: Figures(full[label], statistics.median(seconds)) for label, seconds in runs.items()
+    }
 
 
 def ratio(line: str, value: float, target: str) -> None:
@@ -168,23 +197,30 @@ def run(
     scale: float, months: int, short_months: int, targets: tuple[str, ...], repeat: int
 ) -> None:
     seed = DEFAULT_SEED
-    short_end, long_end = month_end(short_months), month_end(months)
-    every_day = [START + timedelta(days=n) for n in range((long_end - START).days + 1)]
-    short_days = [day for day in every_day if day <= short_end]
-    with private_stack(list(targets), prefix="dwh-bench-") as settings:
-        for target in targets:  # parse once: every timed command starts from a partial parse
-            run_dbt(["parse", "--quiet"], settings, target)
-        results: dict[str, dict[str, Figures]] = {target: {} for target in targets}
-        for label, days, last in (
-            (f"{short_months} month(s)", short_days, short_end),
-            (f"{months} months", [day for day in every_day if day > short_end], long_end),
-        ):
-            print(f"\nlanding {len(days)} days at scale {scale} ...", flush=True)
-            land_days(days, targets, settings, seed, scale)
-            print(f"history up to {last} ({label}): dbt build timings", flush=True)
-            for target in targets:
-                results[target][label] = measure(settings, target, last, repeat)
-        report(results, f"{short_months} month(s)", f"{months} months")
+    short, long = f"{short_months} month(s)", f"{months} months"
+    with (
+        private_stack(list(targets), prefix="dwh-bench-short-") as short_settings,
+        private_stack(list(targets), prefix="dwh-bench-long-") as long_settings,
+    ):
+        warehouses = [
+            Warehouse(short, short_settings, month_end(short_months)),
+            Warehouse(long, long_settings, month_end(months)),
+        ]
+        for warehouse in warehouses:
+            days = [START + timedelta(days=n) for n in range((warehouse.last_day - START).days + 1)]
+            print(
+                f"\nlanding {len(days)} days at scale {scale} ({warehouse.label}) ...", flush=True
+            )
+            land_days(days, targets, warehouse.settings, seed, scale)
+            for target in targets:  # parse once: every timed command starts from a partial parse
+                run_dbt(
+                    ["parse", "--quiet", "--target-path", str(warehouse.target_path)],
+                    warehouse.settings,
+                    target,
+                )
+        print("\ndbt build timings", flush=True)
+        results = {target: measure(warehouses, target, repeat) for target in targets}
+        report(results, short, long)
 
 
 def report(results: dict[str, dict[str, Figures]], short: str, long: str) -> None:

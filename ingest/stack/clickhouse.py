@@ -37,8 +37,7 @@ HOST = "127.0.0.1"
 # The same account the embedded Postgres runs as when we are root.
 UNPRIVILEGED_USER = "nobody"
 # Half the machine's memory, at least 4 GiB. A full build ranks every landed line of history,
-# several staging models at a time, and the external-sort settings did not lower the window
-# functions' peak (~0.2 GB a million lines): a year at `--scale 4` did not fit in 4 GiB.
+# several staging models at a time; their sorts spill to disk past 256 MB (profiles.yml).
 MEMORY_LIMIT = max(4 << 30, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2)
 MARK_CACHE = 256 << 20
 
