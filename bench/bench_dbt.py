@@ -21,9 +21,9 @@ with `--months`. On each engine:
   a shared machine falls on both; the median is shown.
 Both as the production job runs them, without the unit tests (ingest/dbt.py, DAILY_FLAGS): those
 check the code, run in `make test`, and would add the same few seconds to both sides.
-Both are wall times of the `dbt` command (start-up and parse included: each warehouse's project
-is parsed once beforehand into its own target path, so every command starts from a partial
-parse). Then the ratios:
+Both are wall times of the `dbt` command (start-up and parse included: the project is parsed
+once beforehand into a target path per warehouse and engine, so every command starts from a
+partial parse). Then the ratios:
 incremental(long)/incremental(short) (target <= 1.3: a day's run must not grow with history),
 incremental/full at the long history (target <= 0.1), and ClickHouse/Postgres for the full build.
 Prints the figures; asserts nothing (never a timed test).
@@ -134,28 +134,28 @@ def land_days(
 
 @dataclass
 class Warehouse:
-    """A private stack holding the history up to `last_day`, with its own dbt target path."""
+    """A private stack holding the history up to `last_day`."""
 
     label: str
     settings: Settings
     last_day: date
 
-    @property
-    def target_path(self) -> Path:
-        return self.settings.home / "dbt-target"
+    def target_path(self, target: str) -> Path:
+        """dbt's target path for the engine: its own partial parse (one per profile target)."""
+        return self.settings.home / f"dbt-{target}"
 
 
 def timed_dbt(args: list[str], warehouse: Warehouse, target: str, run_date: date | None) -> float:
     started = time.perf_counter()
     day = run_date.isoformat() if run_date else None
-    command = [*args, "--quiet", "--target-path", str(warehouse.target_path)]
+    command = [*args, "--quiet", "--target-path", str(warehouse.target_path(target))]
     run_dbt(command, warehouse.settings, target, run_date=day)
     return time.perf_counter() - started
 
 
-def slowest_nodes(warehouse: Warehouse, count: int = 5) -> str:
-    """The nodes of the warehouse's last dbt command that took longest, from run_results.json."""
-    results = json.loads((warehouse.target_path / "run_results.json").read_text())
+def slowest_nodes(warehouse: Warehouse, target: str, count: int = 5) -> str:
+    """The nodes of the last dbt command on `target` that took longest, from run_results.json."""
+    results = json.loads((warehouse.target_path(target) / "run_results.json").read_text())
     nodes = sorted(results["results"], key=lambda node: -node["execution_time"])[:count]
     return ", ".join(f"{n['unique_id'].split('.')[2]} {n['execution_time']:.1f}" for n in nodes)
 
@@ -174,7 +174,7 @@ def measure(warehouses: list[Warehouse], target: str, repeat: int) -> dict[str, 
             ["build", "--full-refresh", *DAILY_FLAGS], warehouse, target, None
         )
         print(f"  {target}, {warehouse.label}: full refresh {full[warehouse.label]:.1f} s")
-        print(f"    slowest: {slowest_nodes(warehouse)}", flush=True)
+        print(f"    slowest: {slowest_nodes(warehouse, target)}", flush=True)
     runs: dict[str, list[float]] = {warehouse.label: [] for warehouse in warehouses}
     for _ in range(repeat):
         for warehouse in warehouses:
@@ -183,7 +183,7 @@ def measure(warehouses: list[Warehouse], target: str, repeat: int) -> dict[str, 
     for warehouse in warehouses:
         shown = ", ".join(f"{seconds:.1f}" for seconds in runs[warehouse.label])
         print(f"  {target}, {warehouse.label}: incremental {warehouse.last_day}: {shown} s")
-        print(f"    slowest (last run): {slowest_nodes(warehouse)}", flush=True)
+        print(f"    slowest (last run): {slowest_nodes(warehouse, target)}", flush=True)
     return {
         label: Figures(full[label], statistics.median(seconds)) for label, seconds in runs.items()
     }
@@ -213,10 +213,9 @@ def run(
             )
             land_days(days, targets, warehouse.settings, seed, scale)
             for target in targets:  # parse once: every timed command starts from a partial parse
+                path = warehouse.target_path(target)
                 run_dbt(
-                    ["parse", "--quiet", "--target-path", str(warehouse.target_path)],
-                    warehouse.settings,
-                    target,
+                    ["parse", "--quiet", "--target-path", str(path)], warehouse.settings, target
                 )
         print("\ndbt build timings", flush=True)
         results = {target: measure(warehouses, target, repeat) for target in targets}
