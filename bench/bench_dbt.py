@@ -175,10 +175,10 @@ def measure(warehouses: list[Warehouse], target: str, repeat: int) -> dict[str, 
         )
         print(f"  {target}, {warehouse.label}: full refresh {full[warehouse.label]:.1f} s")
         print(f"    slowest: {slowest_nodes(warehouse, target)}", flush=True)
+    day = ["build", *DAILY_FLAGS]
     runs: dict[str, list[float]] = {warehouse.label: [] for warehouse in warehouses}
     for _ in range(repeat):
         for warehouse in warehouses:
-            day = ["build", *DAILY_FLAGS]
             runs[warehouse.label].append(timed_dbt(day, warehouse, target, warehouse.last_day))
     for warehouse in warehouses:
         shown = ", ".join(f"{seconds:.1f}" for seconds in runs[warehouse.label])
@@ -213,10 +213,7 @@ def run(
             )
             land_days(days, targets, warehouse.settings, seed, scale)
             for target in targets:  # parse once: every timed command starts from a partial parse
-                path = warehouse.target_path(target)
-                run_dbt(
-                    ["parse", "--quiet", "--target-path", str(path)], warehouse.settings, target
-                )
+                timed_dbt(["parse"], warehouse, target, None)
         print("\ndbt build timings", flush=True)
         results = {target: measure(warehouses, target, repeat) for target in targets}
         report(results, short, long)
