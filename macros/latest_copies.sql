@@ -18,19 +18,7 @@
 -- the window's lines, and the copies of the same keys stored from other day folders
 copies as (
 
-    select
-        {{ listed }}
-    from {{ lines }}
-    {%- if incremental %}
-    union all
-    select
-        {{ listed }}
-    from {{ this }} as stored
-    where
-        not {{ incremental_window('stored._batch_date') }}
-        and {{ adapter.dispatch('in_subquery', 'warehouse')(
-            'stored.' ~ key, 'select ' ~ lines ~ '.' ~ key ~ ' from ' ~ lines) }}
-    {%- endif %}
+    {{ with_stored_rows(lines, key, columns) }}
 
 ),
 
@@ -88,4 +76,29 @@ select * from winners
 union all
 select * from kept
 {%- endif %}
+{%- endmacro %}
+
+{#-
+    with_stored_rows(lines, key, columns): a query of `lines` (a CTE of the run's window's rows,
+    with `columns`, `_batch_date` among them) and, in a daily run, the rows of the same keys that
+    {{ this }} stored from day folders outside the window, for a model that keeps one row per
+    key ranked by day folder first (the latest export wins). Exact without reading history: a
+    stored row is the latest of its key's exports outside the window whenever it came from
+    outside; when it came from inside, every export outside is earlier than the window's.
+-#}
+{% macro with_stored_rows(lines, key, columns) -%}
+    {%- set listed = columns | join(',\n        ') -%}
+    select
+        {{ listed }}
+    from {{ lines }}
+    {%- if insert_overwrite_window() is not none %}
+    union all
+    select
+        {{ listed }}
+    from {{ this }} as stored
+    where
+        not {{ incremental_window('stored._batch_date') }}
+        and {{ adapter.dispatch('in_subquery', 'warehouse')(
+            'stored.' ~ key, 'select ' ~ lines ~ '.' ~ key ~ ' from ' ~ lines) }}
+    {%- endif %}
 {%- endmacro %}

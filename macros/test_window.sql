@@ -7,7 +7,8 @@
     of the ISO weeks around the run's window: `<partition column> between <Monday of the week of
     run date - lookback_days> and <Sunday of the week of the run date>`. Whole weeks, so that the
     weekly marts (partitioned by the Monday of the week) are covered as well as the daily facts.
-    Without a run date (`dbt build`, `--full-refresh`) every test reads everything. Tests of
+    Without a run date (`dbt build`, `--full-refresh`) every test reads everything. A model
+    incremental by key may name the column in `tested_window_column` (below). Tests of other
     tables and views always read everything; singular tests read the same weeks of dated facts
     and marts through tested_weeks(column), below.
 
@@ -20,7 +21,7 @@
     {%- if where -%}
         {%- do filters.append('(' ~ where ~ ')') -%}
     {%- endif -%}
-    {%- set column = tested_partition_column() -%}
+    {%- set column = tested_window_column() -%}
     {%- set window = run_window('week') -%}
     {%- if column and window is not none -%}
         {%- do filters.append(within(column, window)) -%}
@@ -32,17 +33,24 @@
     {%- do return(relation) -%}
 {%- endmacro %}
 
-{#- The partition column of the incremental model this test is attached to, or none. -#}
-{% macro tested_partition_column() -%}
+{#-
+    The column a daily run's tests of the incremental model this test is attached to filter on,
+    or none: the model's partition column, or its `tested_window_column` config when it is
+    incremental by key and every row a run decides carries a day in or after the window there
+    (a latest-export-wins table ranked by day folder: the window's keys win with an export of
+    the window or a later one, and a later one is a stored row the run wrote back unchanged).
+-#}
+{% macro tested_window_column() -%}
     {%- set attached = model.get('attached_node') if model is mapping else none -%}
     {%- if not attached or attached not in graph.nodes -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set config = graph.nodes[attached].config -%}
-    {%- if config.materialized != 'incremental' or config.partition_by is not string -%}
+    {%- if config.materialized != 'incremental' -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return(config.partition_by) }}
+    {{ return(config.partition_by if config.partition_by is string
+        else config.get('tested_window_column')) }}
 {%- endmacro %}
 
 {#-

@@ -23,7 +23,7 @@ from dbt.cli.main import dbtRunner
 from ingest import topics
 from ingest.engines import fetch
 from ingest.generators import payments, shop
-from ingest.landing import NEW_USERS_EVENTS, TRANSACTION_SERVICE_INPUT
+from ingest.landing import NEW_USERS_EVENTS, SHOP_USERS, TRANSACTION_SERVICE_INPUT
 from ingest.loaders import kafka
 from ingest.loaders import shop as shop_loader
 from ingest.settings import Settings
@@ -342,4 +342,49 @@ def test_a_late_registration_loses_to_a_stored_later_one(built, dwh, target):
         assert users() == daily, f"the run of {earlier} differs from a full build"
     finally:
         forget_topic(target, dwh, topic)
+        dbt("run", "--full-refresh", *selection)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_users_latest_export_wins_over_the_stored_row(built, dwh, target):
+    """A day's run of the faker users ranks its window's exports with the users stored.
+
+    A user exported on a later day is taken by that day's run. An earlier export landed
+    afterwards, alone in its day's window, loses to the stored later one (the backfill of that
+    day); an export after both wins. Each time the users equal a full build. The exports have no
+    registration date: the user keeps a NULL one (ClickHouse refused the build before).
+    """
+    dbt = built[target]
+    selection = ("--select", "stg_faker__users")
+    user_id = 10**9 + TARGETS.index(target)
+    earlier, later = SHOP_DAYS[0] - timedelta(days=10), SHOP_DAYS[-1] + timedelta(days=10)
+    latest = later + timedelta(days=10)
+    query = "select * from staging.stg_faker__users order by user_id"
+    sink = connect(target, dwh)
+
+    def export(day: date, name: str | None) -> None:
+        rows = [] if name is None else [(f" {user_id} ", name, "Export", None, None, None, "Gold")]
+        sink.replace_batch(SHOP_USERS, day, rows)
+
+    def run_day(day: date) -> str:
+        """The user's first name after the day's run, once the users equal a full build."""
+        dbt("run", *selection, run_date=day)
+        daily = fetch(target, dwh, query)
+        dbt("run", "--full-refresh", *selection)
+        assert fetch(target, dwh, query) == daily, f"the run of {day} differs from a full build"
+        (user,) = [row for row in daily if row[0] == user_id]
+        assert user[5] is None  # registration_date
+        return user[1]
+
+    try:
+        export(later, "Later")
+        assert run_day(later) == "Later"
+        export(earlier, "Early")
+        assert run_day(earlier) == "Later"
+        export(latest, "Latest")
+        assert run_day(latest) == "Latest"
+    finally:
+        for day in (earlier, later, latest):
+            export(day, None)
+        sink.close()
         dbt("run", "--full-refresh", *selection)

@@ -1,12 +1,15 @@
 {#-
-    A table, incremental by key like stg_faker__orders: a daily run recomputes the lines
-    exported in its window from all their exports and replaces their rows.
+    A table, incremental by key: a daily run ranks the lines exported in its window with the rows
+    stored for the same lines (macros/latest_copies.sql, with_stored_rows) and replaces their
+    rows; a full build ranks every export.
 -#}
 {{ config(
     materialized='incremental',
     incremental_strategy=replace_keys_strategy(),
     unique_key='order_detail_id',
     order_by='order_detail_id',
+    indexes=lookup_indexes(['order_detail_id']),
+    tested_window_column='_batch_date',
 ) }}
 
 with
@@ -14,6 +17,7 @@ with
 source as (
 
     select * from {{ source('faker', 'order_details') }}
+    where {{ incremental_window('_batch_date') }}
 
 ),
 
@@ -38,30 +42,55 @@ typed as (
 
 ),
 
+exports as (
+
+    select
+        {{ assume_not_null('order_detail_id') }} as order_detail_id,
+        order_id,
+        product_id,
+        quantity,
+        price_per_unit,
+        total_price,
+        _batch_date,
+        _loaded_at
+    from typed
+    where order_detail_id is not null
+
+),
+
+-- the window's exports and the rows stored for the same lines
+versions as (
+
+    {{ with_stored_rows('exports', 'order_detail_id', [
+        'order_detail_id',
+        'order_id',
+        'product_id',
+        'quantity',
+        'price_per_unit',
+        'total_price',
+        '_batch_date',
+        '_loaded_at',
+    ]) }}
+
+),
+
 -- an order line exported again on a later day: the latest export wins
 ranked as (
 
     select
-        typed.*,
+        versions.*,
         row_number() over (
-            partition by typed.order_detail_id
-            order by typed._batch_date desc, typed._loaded_at desc
+            partition by versions.order_detail_id
+            order by versions._batch_date desc, versions._loaded_at desc
         ) as version_rank
-    from typed
-    where
-        typed.order_detail_id is not null
-        and {{ changed_keys(
-            'typed.order_detail_id',
-            source('faker', 'order_details'),
-            try_cast(clean_text('order_detail_id'), 'int'),
-        ) }}
+    from versions
 
 ),
 
 latest as (
 
     select
-        {{ assume_not_null('order_detail_id') }} as order_detail_id,
+        order_detail_id,
         order_id,
         product_id,
         quantity,

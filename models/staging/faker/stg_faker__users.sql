@@ -1,13 +1,15 @@
 {#-
-    A table, incremental by key (SCD1, as stg_faker__orders): a daily run recomputes the users
-    exported in its window from all their exports and replaces their rows; a full build computes
-    every one.
+    A table, incremental by key (SCD1, as stg_faker__order_details): a daily run ranks the users
+    exported in its window with the rows stored for the same users and replaces their rows; a
+    full build ranks every export.
 -#}
 {{ config(
     materialized='incremental',
     incremental_strategy=replace_keys_strategy(),
     unique_key='user_id',
     order_by='user_id',
+    indexes=lookup_indexes(['user_id']),
+    tested_window_column='_batch_date',
 ) }}
 
 with
@@ -15,6 +17,7 @@ with
 source as (
 
     select * from {{ source('faker', 'users') }}
+    where {{ incremental_window('_batch_date') }}
 
 ),
 
@@ -33,8 +36,8 @@ typed as (
             as loyalty_status,
 
         -- timestamps
-        cast({{ try_cast(clean_text('registration_date'), 'timestamp') }} as date)
-            as registration_date,
+        -- a date of the exported timestamp; NULL when missing or unreadable
+        {{ try_cast(clean_text('registration_date'), 'date') }} as registration_date,
 
         -- load metadata
         _batch_date,
@@ -44,30 +47,57 @@ typed as (
 
 ),
 
+exports as (
+
+    select
+        {{ assume_not_null('user_id') }} as user_id,
+        first_name,
+        last_name,
+        email,
+        phone,
+        registration_date,
+        loyalty_status,
+        _batch_date,
+        _loaded_at
+    from typed
+    where user_id is not null
+
+),
+
+-- the window's exports and the rows stored for the same users
+versions as (
+
+    {{ with_stored_rows('exports', 'user_id', [
+        'user_id',
+        'first_name',
+        'last_name',
+        'email',
+        'phone',
+        'registration_date',
+        'loyalty_status',
+        '_batch_date',
+        '_loaded_at',
+    ]) }}
+
+),
+
 -- a user exported again on a later day with changes: the latest export wins
 ranked as (
 
     select
-        typed.*,
+        versions.*,
         row_number() over (
-            partition by typed.user_id
-            order by typed._batch_date desc, typed._loaded_at desc
+            partition by versions.user_id
+            order by versions._batch_date desc, versions._loaded_at desc
         ) as version_rank
-    from typed
-    where
-        typed.user_id is not null
-        and {{ changed_keys(
-            'typed.user_id',
-            source('faker', 'users'),
-            try_cast(clean_text('user_id'), 'int'),
-        ) }}
+    from versions
 
 ),
 
 latest as (
 
     select
-        {{ assume_not_null('user_id') }} as user_id,
+        user_id,
         first_name,
         last_name,
         email,

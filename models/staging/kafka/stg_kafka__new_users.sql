@@ -66,10 +66,9 @@ typed as (
         ) }} as loyalty_status,
 
         -- timestamps
-        cast(
-            {{ try_cast(clean_text(json_text('doc', 'registration_date')), 'timestamp') }}
-            as date
-        ) as registration_date,
+        -- a date of the sent timestamp; NULL when missing or unreadable
+        {{ try_cast(clean_text(json_text('doc', 'registration_date')), 'date') }}
+            as registration_date,
 
         -- load metadata
         _topic,
