@@ -12,6 +12,18 @@
     tested_window_column='_batch_date',
 ) }}
 
+{#- the table's columns, in order -#}
+{%- set columns = [
+    'order_detail_id',
+    'order_id',
+    'product_id',
+    'quantity',
+    'price_per_unit',
+    'total_price',
+    '_batch_date',
+    '_loaded_at',
+] %}
+
 with
 
 source as (
@@ -61,16 +73,7 @@ exports as (
 -- the window's exports and the rows stored for the same lines
 versions as (
 
-    {{ with_stored_rows('exports', 'order_detail_id', [
-        'order_detail_id',
-        'order_id',
-        'product_id',
-        'quantity',
-        'price_per_unit',
-        'total_price',
-        '_batch_date',
-        '_loaded_at',
-    ]) }}
+    {{ with_stored_rows('exports', 'order_detail_id', columns) }}
 
 ),
 
@@ -89,15 +92,7 @@ ranked as (
 
 latest as (
 
-    select
-        order_detail_id,
-        order_id,
-        product_id,
-        quantity,
-        price_per_unit,
-        total_price,
-        _batch_date,
-        _loaded_at
+    select {{ columns | join(', ') }}
     from ranked
     where version_rank = 1
 

@@ -12,6 +12,19 @@
     tested_window_column='_batch_date',
 ) }}
 
+{#- the table's columns, in order -#}
+{%- set columns = [
+    'user_id',
+    'first_name',
+    'last_name',
+    'email',
+    'phone',
+    'registration_date',
+    'loyalty_status',
+    '_batch_date',
+    '_loaded_at',
+] %}
+
 with
 
 source as (
@@ -67,17 +80,7 @@ exports as (
 -- the window's exports and the rows stored for the same users
 versions as (
 
-    {{ with_stored_rows('exports', 'user_id', [
-        'user_id',
-        'first_name',
-        'last_name',
-        'email',
-        'phone',
-        'registration_date',
-        'loyalty_status',
-        '_batch_date',
-        '_loaded_at',
-    ]) }}
+    {{ with_stored_rows('exports', 'user_id', columns) }}
 
 ),
 
@@ -96,16 +99,7 @@ ranked as (
 
 latest as (
 
-    select
-        user_id,
-        first_name,
-        last_name,
-        email,
-        phone,
-        registration_date,
-        loyalty_status,
-        _batch_date,
-        _loaded_at
+    select {{ columns | join(', ') }}
     from ranked
     where version_rank = 1
 
