@@ -19,11 +19,12 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from dbt.cli.main import dbtRunner
+from psycopg import sql
 
 from ingest import topics
 from ingest.engines import fetch
 from ingest.generators import payments, shop
-from ingest.landing import NEW_USERS_EVENTS, SHOP_USERS, TRANSACTION_SERVICE_INPUT
+from ingest.landing import NEW_USERS_EVENTS, SHOP_USERS, TRANSACTION_SERVICE_INPUT, Table
 from ingest.loaders import kafka
 from ingest.loaders import shop as shop_loader
 from ingest.settings import Settings
@@ -275,28 +276,38 @@ def register(dwh: Settings, topic: str, target: str, user_id: int, day: date, na
         "registration_date": day.isoformat(),
         "loyalty_status": "Gold",
     }
-    sent = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    send(dwh, topic, NEW_USERS_EVENTS, target, payload, datetime(day.year, day.month, day.day, 12))
+
+
+def send(
+    dwh: Settings, topic: str, table: Table, target: str, payload: dict, sent: datetime
+) -> None:
+    """Publish `payload` with the Kafka timestamp `sent` (UTC; its batch's day), land the topic."""
     # Created first, kept forever: auto-created, it would delete these 2022 messages by retention.
     topics.ensure_topic(dwh, topic, partitions=1)
     out = topics.producer(dwh)
-    out.send(topic, value=json.dumps(payload).encode(), timestamp_ms=int(sent.timestamp() * 1000))
+    stamp = int(sent.replace(tzinfo=UTC).timestamp() * 1000)
+    out.send(topic, value=json.dumps(payload).encode(), timestamp_ms=stamp)
     out.flush()
     out.close()
-    assert kafka.drain(topic, NEW_USERS_EVENTS, target, dwh).loaded
+    assert kafka.drain(topic, table, target, dwh).loaded
 
 
-def forget_topic(target: str, dwh: Settings, topic: str) -> None:
-    """Delete the messages of `topic` from the landed `new_users_events`."""
+def forget_topic(target: str, dwh: Settings, topic: str, table: Table = NEW_USERS_EVENTS) -> None:
+    """Delete the messages of `topic` from the landed `table`."""
     sink = connect(target, dwh)
     try:
         if target == "postgres":
             with sink.conn.transaction():
                 sink.conn.execute(
-                    "delete from raw_kafka.new_users_events where _topic = %s", (topic,)
+                    sql.SQL("delete from {} where _topic = %s").format(
+                        sql.Identifier(table.schema, table.name)
+                    ),
+                    (topic,),
                 )
         else:
             sink.client.command(
-                "alter table raw_kafka.new_users_events delete where _topic = {topic:String}",
+                f"alter table {table.qualified} delete where _topic = {{topic:String}}",
                 parameters={"topic": topic},
                 settings={"mutations_sync": 2},
             )
@@ -387,4 +398,56 @@ def test_a_users_latest_export_wins_over_the_stored_row(built, dwh, target):
         for day in (earlier, later, latest):
             export(day, None)
         sink.close()
+        dbt("run", "--full-refresh", *selection)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_operations_messages_outside_the_window_are_ranked_with_it(built, dwh, target):
+    """A day's run of the transactions finds the operation's messages in other batches.
+
+    An operation is done on its first day. Ten days later it sends a status nobody knows, alone
+    in that day's window: it stays done, with one unknown status (the done message is outside
+    the window, in the batches the stored operation spans). Then a message sent ten days before
+    it began lands in its own batch: that day's run finds the done message after its window.
+    Each time the transactions equal a full build.
+    """
+    dbt = built[target]
+    selection = ("--select", "stg_kafka__transaction_service_messages", "stg_kafka__transactions")
+    topic = f"test-late-statuses-{uuid.uuid4().hex[:8]}"
+    operation = str(uuid.uuid4())
+    began = datetime.combine(PAY_DAYS[-1] + timedelta(days=20), datetime.min.time())
+    query = "select * from staging.stg_kafka__transactions order by operation_id"
+    mine = """
+        select status, unknown_status_messages
+        from staging.stg_kafka__transactions
+        where operation_id = %(operation)s"""
+
+    def message(status: str, sent: datetime) -> None:
+        body = {"operation_id": operation, "status": status, "amount": 10.5,
+                "currency_code": 420, "transaction_dt": began.isoformat(" ")}  # fmt: skip
+        payload = {"object_id": operation, "object_type": "TRANSACTION",
+                   "sent_dttm": sent.isoformat(), "payload": body}  # fmt: skip
+        send(dwh, topic, TRANSACTION_SERVICE_INPUT, target, payload, sent)
+
+    def run_day(day: datetime) -> tuple:
+        """(status, unknown statuses) after the day's run, once it equals a full build."""
+        dbt("run", *selection, run_date=day.date())
+        daily = fetch(target, dwh, query)
+        dbt("run", "--full-refresh", *selection)
+        assert fetch(target, dwh, query) == daily, f"the run of {day} differs from a full build"
+        (found,) = fetch(target, dwh, mine, {"operation": operation})
+        return found
+
+    try:
+        message("queued", began + timedelta(hours=10))
+        message("done", began + timedelta(hours=11))
+        assert run_day(began) == ("done", 0)
+        later = began + timedelta(days=10, hours=9)
+        message("processing", later)
+        assert run_day(later) == ("done", 1)
+        earlier = began - timedelta(days=10)
+        message("queued", earlier)
+        assert run_day(earlier) == ("done", 1)
+    finally:
+        forget_topic(target, dwh, topic, TRANSACTION_SERVICE_INPUT)
         dbt("run", "--full-refresh", *selection)

@@ -10,7 +10,7 @@
     partition_by='_batch_date',
     partition_by_string='_batch_date',
     order_by='_batch_date, _topic, _partition, _offset',
-    indexes=lookup_indexes(['operation_id']),
+    indexes=lookup_indexes([['_batch_date', 'operation_id']]),
 ) }}
 
 with

@@ -1,9 +1,16 @@
 {#-
     One row per operation, partitioned by the day of the operation. A table, not a view: the
     facts and a dozen tests read it. Incremental: a daily run ranks again only the operations
-    that sent a message in its window (all of their messages, however old), and rebuilds the
-    days those operations belong to (now or before); each such day keeps its other operations
-    as they were. A full build ranks every message. See macros/insert_overwrite.sql.
+    that sent a message in its window, with all of their messages, and rebuilds the days those
+    operations belong to (now or before); each such day keeps its other operations as they were.
+    A full build ranks every message. See macros/insert_overwrite.sql.
+    The messages outside the window are found through the load batches (`_batch_date`) of each
+    stored operation's first and last message, kept here: an operation ranked before had all
+    of its messages within them, and a message staged since then was staged by a run whose
+    window held it, which ranked the operation again. So the day reads the window's messages
+    and the few days around it where its operations began or ended, never the whole topic (on
+    PostgreSQL, through the messages' (`_batch_date`, `operation_id`) index, whose new entries
+    stay with their day instead of spreading over an index of all history).
     Indexed on PostgreSQL by operation (the stored operations of the window) and by the day
     columns of an operation's latest message (f_transactions' touched days).
 -#}
@@ -16,34 +23,75 @@
     indexes=lookup_indexes(['operation_id', '_batch_date', '(cast(sent_dttm as date))']),
 ) }}
 
-{%- set incremental = insert_overwrite_window() is not none %}
+{%- set window = insert_overwrite_window() %}
 
 with
 
-{%- if incremental %}
--- the operations that sent a message in the window: they are ranked again
+-- the window's messages: every operation with one of them is ranked again (every message when
+-- building all history)
+window_messages as {% if window is not none %}{{ materialized_cte() }} {% endif %}(
+
+    select * from {{ ref('stg_kafka__transaction_service_messages') }}
+    where object_type = 'TRANSACTION' and {{ incremental_window('_batch_date') }}
+
+),
+
+{%- if window is not none %}
+
 window_operations as (
 
     select distinct operation_id
-    from {{ ref('stg_kafka__transaction_service_messages') }}
-    where
-        object_type = 'TRANSACTION'
-        and operation_id is not null
-        and {{ incremental_window('_batch_date') }}
+    from window_messages
+    where operation_id is not null
+
+),
+
+-- the window's operations ranked before, where they were and the batches their messages span
+stored_operations as {{ materialized_cte() }} (
+
+    select
+        stored.operation_id,
+        stored.transaction_date,
+        stored.first_batch_date,
+        stored.last_batch_date
+    from {{ this }} as stored
+    where {{ adapter.dispatch('in_subquery', 'warehouse')(
+        'stored.operation_id', 'select window_operations.operation_id from window_operations'
+    ) }}
+
+),
+
+-- those with messages outside the window
+reaching_out as (
+
+    select
+        stored_operations.operation_id,
+        stored_operations.first_batch_date,
+        stored_operations.last_batch_date
+    from stored_operations
+    where not (
+        {{ within('stored_operations.first_batch_date', window) }}
+        and {{ within('stored_operations.last_batch_date', window) }}
+    )
 
 ),
 {%- endif %}
 
--- every message of the operations ranked (all of them when building all history); looked up
--- first, before any field is parsed (PostgreSQL would otherwise parse every message's fields
--- to filter them)
-messages as {{ materialized_cte() }} (
+-- every message of the operations ranked: the window's, and theirs outside it (looked up by
+-- batch first, before any field is parsed)
+messages as (
 
+    select * from window_messages
+    {%- if window is not none %}
+    union all
     select * from {{ ref('stg_kafka__transaction_service_messages') }}
-    where object_type = 'TRANSACTION'
-    {%- if incremental %}
+    where
+        object_type = 'TRANSACTION'
+        and not {{ incremental_window('_batch_date') }}
+        and _batch_date between (select min(reaching_out.first_batch_date) from reaching_out)
+        and (select max(reaching_out.last_batch_date) from reaching_out)
         and {{ adapter.dispatch('in_subquery', 'warehouse')(
-            'operation_id', 'select window_operations.operation_id from window_operations'
+            'operation_id', 'select reaching_out.operation_id from reaching_out'
         ) }}
     {%- endif %}
 
@@ -127,7 +175,9 @@ ranked as (
         ) as version_rank,
         sum(case when versions.is_known_status then 0 else 1 end) over (
             partition by versions.operation_id
-        ) as unknown_status_messages
+        ) as unknown_status_messages,
+        min(versions._batch_date) over (partition by versions.operation_id) as first_batch_date,
+        max(versions._batch_date) over (partition by versions.operation_id) as last_batch_date
     from versions
 
 ),
@@ -148,6 +198,8 @@ latest as (
         transaction_date,
         sent_dttm,
         unknown_status_messages,
+        first_batch_date,
+        last_batch_date,
         _topic,
         _partition,
         _offset,
@@ -157,7 +209,7 @@ latest as (
     where version_rank = 1
 
 )
-{%- if incremental %},
+{%- if window is not none %},
 
 -- the days to rebuild: those of the ranked operations, now and as stored before (an operation
 -- whose transaction_dt changed moves out of its old day)
@@ -165,10 +217,7 @@ touched_days as (
 
     select latest.transaction_date from latest
     union distinct
-    select stored.transaction_date from {{ this }} as stored
-    where {{ adapter.dispatch('in_subquery', 'warehouse')(
-        'stored.operation_id', 'select window_operations.operation_id from window_operations'
-    ) }}
+    select stored_operations.transaction_date from stored_operations
 
 ),
 
@@ -189,7 +238,7 @@ kept as (
 {%- endif %}
 
 select * from latest
-{%- if incremental %}
+{%- if window is not none %}
 union all
 select * from kept
 {%- endif %}
