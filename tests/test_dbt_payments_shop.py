@@ -29,6 +29,7 @@ from ingest.loaders import kafka
 from ingest.loaders import shop as shop_loader
 from ingest.settings import Settings
 from ingest.sinks import connect
+from ingest.sinks.clickhouse import quote as ch_quote
 
 TARGETS = ["postgres", "clickhouse"]
 # payments days of their own (other tests may land the usual October days)
@@ -293,7 +294,7 @@ def send(
     assert kafka.drain(topic, table, target, dwh).loaded
 
 
-def forget_topic(target: str, dwh: Settings, topic: str, table: Table = NEW_USERS_EVENTS) -> None:
+def forget_topic(target: str, dwh: Settings, topic: str, table: Table) -> None:
     """Delete the messages of `topic` from the landed `table`."""
     sink = connect(target, dwh)
     try:
@@ -307,7 +308,8 @@ def forget_topic(target: str, dwh: Settings, topic: str, table: Table = NEW_USER
                 )
         else:
             sink.client.command(
-                f"alter table {table.qualified} delete where _topic = {{topic:String}}",
+                f"alter table {ch_quote(table.schema)}.{ch_quote(table.name)}"
+                " delete where _topic = {topic:String}",
                 parameters={"topic": topic},
                 settings={"mutations_sync": 2},
             )
@@ -352,7 +354,7 @@ def test_a_late_registration_loses_to_a_stored_later_one(built, dwh, target):
         dbt("run", "--full-refresh", *selection)
         assert users() == daily, f"the run of {earlier} differs from a full build"
     finally:
-        forget_topic(target, dwh, topic)
+        forget_topic(target, dwh, topic, NEW_USERS_EVENTS)
         dbt("run", "--full-refresh", *selection)
 
 
